@@ -1,0 +1,122 @@
+"""WorkloadPve: a fakepve server whose VMs carry a steady, known load, with rrddata to match."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from fakepve import FakePve, FakeVm
+
+from .workload import DEFAULT_UPTIME, Rates, TrackedVm, Workload
+
+LOOPBACK_HOST = "127.0.0.1"
+
+# Seconds per point of each rrddata timeframe, as in PVE's RRD archives before PVE 9 (70 points each).
+# PVE 9 keeps finer archives, but 70 points are enough for a client and keep answers small.
+RRD_STEPS = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800}
+RRD_POINTS = 70
+
+# Seconds after its interval ends before a point carries values. rrdcached writes pvestatd's values late,
+# so a real node's newest one or two points have only 'time'.
+RRD_FLUSH_DELAY = 30
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def rrd_points(tracked: TrackedVm | None, usage: dict[str, Any], timeframe: str, now: float) -> list[dict[str, Any]]:
+    """Build the rrddata series of one VM for ``timeframe`` at Unix time ``now``.
+
+    Each point's time ends its interval and is a multiple of the step; the newest interval contains ``now``.
+    A point has values when its interval ended ``RRD_FLUSH_DELAY`` seconds ago or more, and the VM was up at
+    the interval's midpoint: the rates while running, zero CPU and byte rates while paused. Otherwise the
+    point has only 'time', which includes every point of an untracked VM. ``usage`` supplies maxcpu,
+    maxmem and maxdisk.
+    """
+    step = RRD_STEPS[timeframe]
+    last = (int(now) // step + 1) * step
+    first = last - (RRD_POINTS - 1) * step
+
+    points: list[dict[str, Any]] = []
+    for point_time in range(first, last + 1, step):
+        point: dict[str, Any] = {"time": point_time}
+        state = tracked.state_at(point_time - step / 2) if tracked else None
+        if tracked and state in ("running", "paused") and point_time + RRD_FLUSH_DELAY <= now:
+            rates = tracked.rates if state == "running" else Rates()
+            point.update(
+                cpu=rates.cpu,
+                maxcpu=usage["maxcpu"],
+                mem=tracked.mem,
+                maxmem=usage["maxmem"],
+                disk=0,
+                maxdisk=usage["maxdisk"],
+                netin=rates.netin,
+                netout=rates.netout,
+                diskread=rates.diskread,
+                diskwrite=rates.diskwrite,
+            )
+        points.append(point)
+    return points
+
+
+class WorkloadPve(FakePve):
+    """A FakePve whose VMs' usage counters grow at known rates, with GET .../qemu/{vmid}/rrddata to match.
+
+    Every VM added with ``add_vm`` is tracked in ``workload``. Counters refresh before each request is
+    answered and again after it, so they are exact at request time and a power change made by the request
+    enters the history at once.
+    """
+
+    def __init__(
+        self, *, user: str = "root@pam", password: str, host: str = LOOPBACK_HOST, port: int = 0
+    ) -> None:
+        super().__init__(user=user, password=password, host=host, port=port)
+        self.workload = Workload()
+
+    def add_vm(
+        self,
+        *args: Any,
+        rates: Rates | None = None,
+        mem: int | None = None,
+        uptime: float = DEFAULT_UPTIME,
+        **kwargs: Any,
+    ) -> FakeVm:
+        """Add a FakeVm (arguments as fakepve's ``add_vm``) and track it with ``rates`` (default: idle).
+
+        ``mem`` and ``uptime`` are as in ``Workload.track``.
+        """
+        vm = super().add_vm(*args, **kwargs)
+        self.workload.track(vm, rates or Rates(), mem=mem, uptime=uptime)
+        return vm
+
+    def _build_app(self) -> web.Application:
+        app = super()._build_app()
+        # fakepve 0.5.0 offers no public hook around every request. Appended last, this middleware runs
+        # innermost: after fakepve's authentication and simulated latency, right around the handler.
+        app.middlewares.append(self._refresh_workload)
+        return app
+
+    @web.middleware
+    async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.workload.refresh()
+        try:
+            return await handler(request)
+        finally:
+            self.workload.refresh()
+
+    def _routes_workload(self) -> list[tuple[str, str, Callable[..., Awaitable[Any]]]]:
+        # fakepve registers the routes returned by every method named _routes_*, after its schema checks.
+        return [("GET", "/nodes/{node}/qemu/{vmid}/rrddata", self._rrddata)]
+
+    async def _rrddata(self, values: dict[str, Any], user: str) -> list[dict[str, Any]]:
+        # find() raises PVE's 500 for a VM that is not on this node. cf is ignored because AVERAGE and MAX
+        # agree for a steady load.
+        vm = self.find(values["node"], values["vmid"])
+        # fakepve 0.5.0's own maxcpu, maxmem and maxdisk, so rrddata agrees with status/current.
+        usage = self._vm_usage(vm)
+        tracked = self.workload.get(vm.vmid)
+        if tracked is not None and tracked.vm is not vm:
+            # The tracked VM was deleted and this one took its id through the API.
+            tracked = None
+        return rrd_points(tracked, usage, values["timeframe"], time.time())

@@ -1,0 +1,385 @@
+"""The asyncio client: carries out the core's effects with httpx.AsyncClient."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ._auth import ApiToken
+from ._base_client import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    BaseClient,
+)
+from ._clock import Clock
+from ._connection import DEFAULT_MAX_CONNECTIONS
+from ._core import Gather, Operation, RawResponse, Send, Sleep
+from ._exceptions import PveError, TransportError
+from ._models import Guest, VmConfig, VmStatus
+from ._tasks import TaskResult, TaskStatus, TaskSummary
+from ._upid import Upid
+from ._vm_ops import GuestListing
+
+T = TypeVar("T")
+
+DEFAULT_WAIT_SECONDS = 300.0
+
+
+class AsyncClient(BaseClient):
+    """An asyncio PVE client over one keep-alive connection pool; the same methods as Client, awaited.
+
+    Use it as an async context manager, or call ``aclose()``. Every request has connect
+    and read timeouts. Retry policy: GET requests are sent again, at most
+    ``max_retries`` times with a backoff of 0.25 s doubling to 4 s, after a
+    connection failure and after HTTP 502, 503, 595 and 596. Writes (power
+    actions) are never sent again blindly: when a power action's answer is lost
+    the client first looks for the task it may have started.
+
+    Args:
+        host: ``pve1``, ``pve1:8006``, ``https://pve1:8006``, an IPv4 address or
+            ``[2001:db8::10]:8006``. The port defaults to 8006.
+        token: ``user@realm!tokenid=secret``, or an ApiToken built from parts.
+        verify: verify the server's certificate (default). False logs a warning.
+        ca_file: PEM file of the CA to trust instead of the system's, for
+            example the cluster's ``/etc/pve/pve-root-ca.pem``.
+        connect_timeout: seconds to wait for a connection.
+        read_timeout: seconds to wait for each response.
+        max_retries: how often a failed GET is sent again.
+        max_connections: size of the connection pool.
+        concurrency: requests kept in flight at once by fan-outs such as
+            per-node listings and RRD reads for many VMs.
+        clock: the time source; tests pass their own.
+
+    Raises:
+        InvalidTokenError: the token is malformed (before any request).
+        InvalidInputError: another setting is invalid.
+
+    Example:
+        >>> async with AsyncClient("pve1.example.com", token="automation@pve!ci=...") as pve:
+        ...     for vm in await pve.vms.list():
+        ...         print(vm.vmid, vm.name, vm.power_state.value)
+    """
+
+    def __init__(
+        self,
+        host: str,
+        token: str | ApiToken,
+        *,
+        verify: bool = True,
+        ca_file: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(
+            host,
+            token,
+            verify=verify,
+            ca_file=ca_file,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            max_connections=max_connections,
+            concurrency=concurrency,
+            clock=clock,
+        )
+        self._http = httpx.AsyncClient(**self._http_options())
+        self.vms = AsyncVms(self)
+        self.tasks = AsyncTasks(self)
+        self.cluster = AsyncCluster(self)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------ running
+
+    async def _run(self, operation: Operation[T]) -> T:
+        value: Any = None
+        try:
+            while True:
+                effect = operation.send(value)
+                value = await self._perform(effect)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        finally:
+            operation.close()
+
+    async def _perform(self, effect: Send | Sleep | Gather) -> Any:
+        if isinstance(effect, Send):
+            return await self._send(effect)
+        if isinstance(effect, Sleep):
+            await self._clock.async_sleep(effect.seconds)
+            return None
+        limit = asyncio.Semaphore(effect.limit)
+
+        async def bounded(operation: Operation[Any]) -> Any:
+            async with limit:
+                try:
+                    return await self._run(operation)
+                except PveError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(bounded(operation) for operation in effect.operations)))
+
+    async def _send(self, send: Send) -> RawResponse | TransportError:
+        started = self._clock.monotonic()
+        try:
+            response = await self._http.request(
+                send.method, send.path.lstrip("/"), **self._request_arguments(send)
+            )
+        except httpx.HTTPError as exc:
+            return self._failure(exc, send)
+        return self._raw_response(response, started)
+
+
+class AsyncTask:
+    """A handle on a PVE task, as power operations return it. Reading it sends no request.
+
+    Example:
+        >>> task = await pve.vms.start(100)
+        >>> result = await task.wait(timeout=120)
+        >>> result.warnings
+        0
+    """
+
+    def __init__(self, client: AsyncClient, upid: str) -> None:
+        self.upid = upid.strip()
+        self.parsed = Upid.parse(self.upid)
+        self._client = client
+
+    @property
+    def node(self) -> str:
+        """The node the task runs on, from the UPID."""
+        return self.parsed.node
+
+    async def status(self) -> TaskStatus:
+        """Read the task's status."""
+        return await self._client._run(self._client._task_ops.status(self.upid))
+
+    async def wait(self, timeout: float = DEFAULT_WAIT_SECONDS) -> TaskResult:
+        """Wait until the task ends, at most ``timeout`` seconds.
+
+        Returns the final status; ``WARNINGS: N`` counts as success and the
+        warning lines are kept.
+
+        Raises:
+            TaskFailedError: the task ended with another exit status; carries the log tail.
+            TaskTimeoutError: the task still ran at the deadline (it goes on running).
+        """
+        return await self._client._run(self._client._task_ops.wait(self.upid, timeout))
+
+    async def log(self, start: int = 0, limit: int | None = None) -> list[str]:
+        """Read the task log from line ``start``; ``limit=None`` reads to the end."""
+        return await self._client._run(self._client._task_ops.log(self.upid, start, limit))
+
+    async def stop(self) -> None:
+        """Stop the task."""
+        await self._client._run(self._client._task_ops.stop(self.upid))
+
+    def __repr__(self) -> str:
+        return f"AsyncTask({self.upid!r})"
+
+
+class AsyncVms:
+    """QEMU virtual machines: ``client.vms``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._ops = client._vm_ops
+
+    async def list(
+        self,
+        node: str | None = None,
+        *,
+        status: str | None = None,
+        tags: Sequence[str] = (),
+        pool: str | None = None,
+        name: str | None = None,
+    ) -> list[Guest]:
+        """List the VMs of the cluster in one request (``/cluster/resources``), or of one node.
+
+        Containers are left out. Filters: ``status`` (``running``, ``stopped``),
+        every tag in ``tags``, ``pool``, and ``name`` as a shell pattern (``web*``).
+
+        Example:
+            >>> [vm.vmid for vm in pve.vms.list(status="running", tags=["prod"])]
+        """
+        return await self._client._run(
+            self._ops.list_vms(node, status=status, tags=tags, pool=pool, name=name)
+        )
+
+    async def list_by_node(self, nodes: Sequence[str] | None = None) -> GuestListing:
+        """List VMs node by node; a node that fails (down: 595) is reported in ``failures``, not raised."""
+        return await self._client._run(self._ops.list_by_node(nodes))
+
+    async def get(self, vmid: int) -> Guest:
+        """Return the VM's row of the cluster listing (one request).
+
+        Raises:
+            VmNotFoundError: no guest has this VMID.
+        """
+        return await self._client._run(self._ops.get(vmid))
+
+    async def locate(self, vmid: int) -> str:
+        """Return the node a VM runs on, from a cache filled by cluster listings."""
+        return await self._client._run(self._ops.locate(vmid))
+
+    async def status(self, vmid: int, *, node: str | None = None) -> VmStatus:
+        """Read a VM's current status (``status/current``).
+
+        ``power_state`` tells running, paused, stopped and hibernated apart.
+
+        Raises:
+            VmNotFoundError: no VM has this VMID (or not on ``node``).
+        """
+        return await self._client._run(self._ops.status(vmid, node))
+
+    async def config(self, vmid: int, *, node: str | None = None, current: bool = False) -> VmConfig:
+        """Read a VM's configuration: common fields typed, every key in ``raw``.
+
+        ``current=True`` leaves out changes pending until the next start.
+        """
+        return await self._client._run(self._ops.config(vmid, node, current=current))
+
+    async def start(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> AsyncTask:
+        """Start a VM, or wake a hibernated one. Returns the task; call ``wait()`` on it."""
+        return await self._task(self._ops.start(vmid, node, timeout=timeout))
+
+    async def stop(
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        timeout: int | None = None,
+        overrule_shutdown: bool = False,
+        skiplock: bool = False,
+    ) -> AsyncTask:
+        """Hard stop: end the VM's QEMU process at once, like pulling the power cord.
+
+        The guest OS gets no chance to shut down; use ``shutdown`` for that.
+        ``overrule_shutdown`` aborts a running shutdown task first.
+        """
+        return await self._task(
+            self._ops.stop(
+                vmid, node, timeout=timeout, overrule_shutdown=overrule_shutdown, skiplock=skiplock
+            )
+        )
+
+    async def shutdown(
+        self, vmid: int, *, node: str | None = None, timeout: int | None = None, force_stop: bool = False
+    ) -> AsyncTask:
+        """ACPI shutdown: ask the guest OS to power off cleanly.
+
+        The task fails after ``timeout`` seconds (PVE's default when None) unless
+        ``force_stop`` hard-stops the VM then.
+        """
+        return await self._task(self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop))
+
+    async def reboot(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> AsyncTask:
+        """ACPI reboot: clean shutdown, then start; pending configuration changes apply."""
+        return await self._task(self._ops.reboot(vmid, node, timeout=timeout))
+
+    async def reset(self, vmid: int, *, node: str | None = None) -> AsyncTask:
+        """Hard reset, like the reset button: the guest OS gets no warning."""
+        return await self._task(self._ops.reset(vmid, node))
+
+    async def suspend(
+        self, vmid: int, *, node: str | None = None, to_disk: bool = False, state_storage: str | None = None
+    ) -> AsyncTask:
+        """Pause the VM (PVE's suspend); ``to_disk=True`` hibernates it, saving RAM to ``state_storage``.
+
+        A paused VM keeps ``status: running`` and shows ``qmpstatus: paused``;
+        ``resume`` continues it. A hibernated VM is stopped and is woken by ``start``.
+        """
+        return await self._task(self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage))
+
+    async def resume(self, vmid: int, *, node: str | None = None) -> AsyncTask:
+        """Resume a paused VM."""
+        return await self._task(self._ops.resume(vmid, node))
+
+    async def _task(self, operation: Operation[str]) -> AsyncTask:
+        return AsyncTask(self._client, await self._client._run(operation))
+
+
+class AsyncTasks:
+    """PVE tasks: ``client.tasks``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._ops = client._task_ops
+
+    def get(self, upid: str) -> AsyncTask:
+        """Return a handle on a task from its UPID; no request is sent."""
+        return AsyncTask(self._client, upid)
+
+    async def status(self, upid: str) -> TaskStatus:
+        """Read a task's status; a running task has ``finished`` False and no exit status."""
+        return await self._client._run(self._ops.status(upid))
+
+    async def log(self, upid: str, start: int = 0, limit: int | None = None) -> list[str]:
+        """Read a task's log lines from line ``start``; ``limit=None`` reads every page."""
+        return await self._client._run(self._ops.log(upid, start, limit))
+
+    async def wait(self, upid: str, timeout: float = DEFAULT_WAIT_SECONDS) -> TaskResult:
+        """Wait for a task; see ``Task.wait``."""
+        return await self._client._run(self._ops.wait(upid, timeout))
+
+    async def stop(self, upid: str) -> None:
+        """Stop a running task."""
+        await self._client._run(self._ops.stop(upid))
+
+    async def list(
+        self,
+        node: str | None = None,
+        *,
+        vmid: int | None = None,
+        source: str = "all",
+        task_type: str | None = None,
+        errors_only: bool = False,
+        limit: int | None = None,
+    ) -> list[TaskSummary]:
+        """List recent tasks of a node, of a VM (its node is found), or of the cluster.
+
+        ``source="all"`` (default) includes running tasks. Node listings are read
+        page by page until ``limit`` or the end. Without node and VMID the
+        cluster's list is read, which PVE does not page.
+        """
+        return await self._client._run(
+            self._ops.find(
+                node, vmid=vmid, source=source, task_type=task_type, errors_only=errors_only, limit=limit
+            )
+        )
+
+
+class AsyncCluster:
+    """Cluster-wide reads: ``client.cluster``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+
+    async def nodes(self) -> list[str]:
+        """Return the node names, exactly as PVE spells them (they are case-sensitive)."""
+        return await self._client._run(self._client._vm_ops.nodes())
+
+    async def guests(self) -> list[Guest]:
+        """List every VM and container of the cluster in one request; ``kind`` tells them apart."""
+        return await self._client._run(self._client._vm_ops.cluster_guests())

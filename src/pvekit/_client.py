@@ -1,0 +1,377 @@
+"""The blocking client: carries out the core's effects with httpx.Client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ._auth import ApiToken
+from ._base_client import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_READ_TIMEOUT_SECONDS,
+    BaseClient,
+)
+from ._clock import Clock
+from ._connection import DEFAULT_MAX_CONNECTIONS
+from ._core import Gather, Operation, RawResponse, Send, Sleep
+from ._exceptions import PveError, TransportError
+from ._models import Guest, VmConfig, VmStatus
+from ._tasks import TaskResult, TaskStatus, TaskSummary
+from ._upid import Upid
+from ._vm_ops import GuestListing
+
+T = TypeVar("T")
+
+DEFAULT_WAIT_SECONDS = 300.0
+
+
+class Client(BaseClient):
+    """A blocking PVE client over one keep-alive connection pool.
+
+    Use it as a context manager, or call ``close()``. Every request has connect
+    and read timeouts. Retry policy: GET requests are sent again, at most
+    ``max_retries`` times with a backoff of 0.25 s doubling to 4 s, after a
+    connection failure and after HTTP 502, 503, 595 and 596. Writes (power
+    actions) are never sent again blindly: when a power action's answer is lost
+    the client first looks for the task it may have started.
+
+    Args:
+        host: ``pve1``, ``pve1:8006``, ``https://pve1:8006``, an IPv4 address or
+            ``[2001:db8::10]:8006``. The port defaults to 8006.
+        token: ``user@realm!tokenid=secret``, or an ApiToken built from parts.
+        verify: verify the server's certificate (default). False logs a warning.
+        ca_file: PEM file of the CA to trust instead of the system's, for
+            example the cluster's ``/etc/pve/pve-root-ca.pem``.
+        connect_timeout: seconds to wait for a connection.
+        read_timeout: seconds to wait for each response.
+        max_retries: how often a failed GET is sent again.
+        max_connections: size of the connection pool.
+        concurrency: requests kept in flight by fan-outs (AsyncClient only;
+            Client runs them one after another).
+        clock: the time source; tests pass their own.
+
+    Raises:
+        InvalidTokenError: the token is malformed (before any request).
+        InvalidInputError: another setting is invalid.
+
+    Example:
+        >>> with Client("pve1.example.com", token="automation@pve!ci=...") as pve:
+        ...     for vm in pve.vms.list():
+        ...         print(vm.vmid, vm.name, vm.power_state.value)
+    """
+
+    def __init__(
+        self,
+        host: str,
+        token: str | ApiToken,
+        *,
+        verify: bool = True,
+        ca_file: str | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(
+            host,
+            token,
+            verify=verify,
+            ca_file=ca_file,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_retries=max_retries,
+            max_connections=max_connections,
+            concurrency=concurrency,
+            clock=clock,
+        )
+        self._http = httpx.Client(**self._http_options())
+        self.vms = Vms(self)
+        self.tasks = Tasks(self)
+        self.cluster = Cluster(self)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ running
+
+    def _run(self, operation: Operation[T]) -> T:
+        value: Any = None
+        try:
+            while True:
+                effect = operation.send(value)
+                value = self._perform(effect)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+        finally:
+            operation.close()
+
+    def _perform(self, effect: Send | Sleep | Gather) -> Any:
+        if isinstance(effect, Send):
+            return self._send(effect)
+        if isinstance(effect, Sleep):
+            self._clock.sleep(effect.seconds)
+            return None
+        return [self._run_captured(operation) for operation in effect.operations]
+
+    def _run_captured(self, operation: Operation[Any]) -> Any:
+        try:
+            return self._run(operation)
+        except PveError as exc:
+            return exc
+
+    def _send(self, send: Send) -> RawResponse | TransportError:
+        started = self._clock.monotonic()
+        try:
+            response = self._http.request(send.method, send.path.lstrip("/"), **self._request_arguments(send))
+        except httpx.HTTPError as exc:
+            return self._failure(exc, send)
+        return self._raw_response(response, started)
+
+
+class Task:
+    """A handle on a PVE task, as power operations return it. Reading it sends no request.
+
+    Example:
+        >>> task = pve.vms.start(100)
+        >>> result = task.wait(timeout=120)
+        >>> result.warnings
+        0
+    """
+
+    def __init__(self, client: Client, upid: str) -> None:
+        self.upid = upid.strip()
+        self.parsed = Upid.parse(self.upid)
+        self._client = client
+
+    @property
+    def node(self) -> str:
+        """The node the task runs on, from the UPID."""
+        return self.parsed.node
+
+    def status(self) -> TaskStatus:
+        """Read the task's status."""
+        return self._client._run(self._client._task_ops.status(self.upid))
+
+    def wait(self, timeout: float = DEFAULT_WAIT_SECONDS) -> TaskResult:
+        """Wait until the task ends, at most ``timeout`` seconds.
+
+        Returns the final status; ``WARNINGS: N`` counts as success and the
+        warning lines are kept.
+
+        Raises:
+            TaskFailedError: the task ended with another exit status; carries the log tail.
+            TaskTimeoutError: the task still ran at the deadline (it goes on running).
+        """
+        return self._client._run(self._client._task_ops.wait(self.upid, timeout))
+
+    def log(self, start: int = 0, limit: int | None = None) -> list[str]:
+        """Read the task log from line ``start``; ``limit=None`` reads to the end."""
+        return self._client._run(self._client._task_ops.log(self.upid, start, limit))
+
+    def stop(self) -> None:
+        """Stop the task."""
+        self._client._run(self._client._task_ops.stop(self.upid))
+
+    def __repr__(self) -> str:
+        return f"Task({self.upid!r})"
+
+
+class Vms:
+    """QEMU virtual machines: ``client.vms``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._ops = client._vm_ops
+
+    def list(
+        self,
+        node: str | None = None,
+        *,
+        status: str | None = None,
+        tags: Sequence[str] = (),
+        pool: str | None = None,
+        name: str | None = None,
+    ) -> list[Guest]:
+        """List the VMs of the cluster in one request (``/cluster/resources``), or of one node.
+
+        Containers are left out. Filters: ``status`` (``running``, ``stopped``),
+        every tag in ``tags``, ``pool``, and ``name`` as a shell pattern (``web*``).
+
+        Example:
+            >>> [vm.vmid for vm in pve.vms.list(status="running", tags=["prod"])]
+        """
+        return self._client._run(self._ops.list_vms(node, status=status, tags=tags, pool=pool, name=name))
+
+    def list_by_node(self, nodes: Sequence[str] | None = None) -> GuestListing:
+        """List VMs node by node; a node that fails (down: 595) is reported in ``failures``, not raised."""
+        return self._client._run(self._ops.list_by_node(nodes))
+
+    def get(self, vmid: int) -> Guest:
+        """Return the VM's row of the cluster listing (one request).
+
+        Raises:
+            VmNotFoundError: no guest has this VMID.
+        """
+        return self._client._run(self._ops.get(vmid))
+
+    def locate(self, vmid: int) -> str:
+        """Return the node a VM runs on, from a cache filled by cluster listings."""
+        return self._client._run(self._ops.locate(vmid))
+
+    def status(self, vmid: int, *, node: str | None = None) -> VmStatus:
+        """Read a VM's current status (``status/current``).
+
+        ``power_state`` tells running, paused, stopped and hibernated apart.
+
+        Raises:
+            VmNotFoundError: no VM has this VMID (or not on ``node``).
+        """
+        return self._client._run(self._ops.status(vmid, node))
+
+    def config(self, vmid: int, *, node: str | None = None, current: bool = False) -> VmConfig:
+        """Read a VM's configuration: common fields typed, every key in ``raw``.
+
+        ``current=True`` leaves out changes pending until the next start.
+        """
+        return self._client._run(self._ops.config(vmid, node, current=current))
+
+    def start(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> Task:
+        """Start a VM, or wake a hibernated one. Returns the task; call ``wait()`` on it."""
+        return self._task(self._ops.start(vmid, node, timeout=timeout))
+
+    def stop(
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        timeout: int | None = None,
+        overrule_shutdown: bool = False,
+        skiplock: bool = False,
+    ) -> Task:
+        """Hard stop: end the VM's QEMU process at once, like pulling the power cord.
+
+        The guest OS gets no chance to shut down; use ``shutdown`` for that.
+        ``overrule_shutdown`` aborts a running shutdown task first.
+        """
+        return self._task(
+            self._ops.stop(
+                vmid, node, timeout=timeout, overrule_shutdown=overrule_shutdown, skiplock=skiplock
+            )
+        )
+
+    def shutdown(
+        self, vmid: int, *, node: str | None = None, timeout: int | None = None, force_stop: bool = False
+    ) -> Task:
+        """ACPI shutdown: ask the guest OS to power off cleanly.
+
+        The task fails after ``timeout`` seconds (PVE's default when None) unless
+        ``force_stop`` hard-stops the VM then.
+        """
+        return self._task(self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop))
+
+    def reboot(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> Task:
+        """ACPI reboot: clean shutdown, then start; pending configuration changes apply."""
+        return self._task(self._ops.reboot(vmid, node, timeout=timeout))
+
+    def reset(self, vmid: int, *, node: str | None = None) -> Task:
+        """Hard reset, like the reset button: the guest OS gets no warning."""
+        return self._task(self._ops.reset(vmid, node))
+
+    def suspend(
+        self, vmid: int, *, node: str | None = None, to_disk: bool = False, state_storage: str | None = None
+    ) -> Task:
+        """Pause the VM (PVE's suspend); ``to_disk=True`` hibernates it, saving RAM to ``state_storage``.
+
+        A paused VM keeps ``status: running`` and shows ``qmpstatus: paused``;
+        ``resume`` continues it. A hibernated VM is stopped and is woken by ``start``.
+        """
+        return self._task(self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage))
+
+    def resume(self, vmid: int, *, node: str | None = None) -> Task:
+        """Resume a paused VM."""
+        return self._task(self._ops.resume(vmid, node))
+
+    def _task(self, operation: Operation[str]) -> Task:
+        return Task(self._client, self._client._run(operation))
+
+
+class Tasks:
+    """PVE tasks: ``client.tasks``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._ops = client._task_ops
+
+    def get(self, upid: str) -> Task:
+        """Return a handle on a task from its UPID; no request is sent."""
+        return Task(self._client, upid)
+
+    def status(self, upid: str) -> TaskStatus:
+        """Read a task's status; a running task has ``finished`` False and no exit status."""
+        return self._client._run(self._ops.status(upid))
+
+    def log(self, upid: str, start: int = 0, limit: int | None = None) -> list[str]:
+        """Read a task's log lines from line ``start``; ``limit=None`` reads every page."""
+        return self._client._run(self._ops.log(upid, start, limit))
+
+    def wait(self, upid: str, timeout: float = DEFAULT_WAIT_SECONDS) -> TaskResult:
+        """Wait for a task; see ``Task.wait``."""
+        return self._client._run(self._ops.wait(upid, timeout))
+
+    def stop(self, upid: str) -> None:
+        """Stop a running task."""
+        self._client._run(self._ops.stop(upid))
+
+    def list(
+        self,
+        node: str | None = None,
+        *,
+        vmid: int | None = None,
+        source: str = "all",
+        task_type: str | None = None,
+        errors_only: bool = False,
+        limit: int | None = None,
+    ) -> list[TaskSummary]:
+        """List recent tasks of a node, of a VM (its node is found), or of the cluster.
+
+        ``source="all"`` (default) includes running tasks. Node listings are read
+        page by page until ``limit`` or the end. Without node and VMID the
+        cluster's list is read, which PVE does not page.
+        """
+        return self._client._run(
+            self._ops.find(
+                node, vmid=vmid, source=source, task_type=task_type, errors_only=errors_only, limit=limit
+            )
+        )
+
+
+class Cluster:
+    """Cluster-wide reads: ``client.cluster``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def nodes(self) -> list[str]:
+        """Return the node names, exactly as PVE spells them (they are case-sensitive)."""
+        return self._client._run(self._client._vm_ops.nodes())
+
+    def guests(self) -> list[Guest]:
+        """List every VM and container of the cluster in one request; ``kind`` tells them apart."""
+        return self._client._run(self._client._vm_ops.cluster_guests())

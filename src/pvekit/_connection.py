@@ -1,0 +1,158 @@
+"""Connection settings: the host forms PVE users write, TLS contexts and timeouts."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import ssl
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._exceptions import InvalidInputError, PveConnectionError, PveTimeoutError, TLSError, TransportError
+
+logger = logging.getLogger("pvekit")
+
+DEFAULT_PORT = 8006
+API_BASE_PATH = "/api2/json"
+# pveproxy closes keep-alive connections after a few idle seconds (5 s has been
+# reported); dropping ours sooner avoids sending on a connection it just closed.
+KEEPALIVE_EXPIRY_SECONDS = 3.0
+# pveproxy runs few worker processes, so one client keeps few connections open.
+DEFAULT_MAX_CONNECTIONS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where the API is: host (an IPv6 address without brackets), port and the base URL."""
+
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        """``https://host:port/api2/json``, with IPv6 addresses in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{API_BASE_PATH}"
+
+
+def parse_host(text: str) -> Endpoint:
+    """Parse ``pve1``, ``pve1:8006``, ``https://pve1:8006``, ``192.0.2.10``, ``[2001:db8::10]:8006``.
+
+    A bare IPv6 address without brackets is accepted too. The port defaults to 8006.
+
+    Raises:
+        InvalidInputError: the text is empty, uses a scheme other than https,
+            or has an invalid port.
+    """
+    value = text.strip() if isinstance(text, str) else ""
+    if not value:
+        raise InvalidInputError("host is empty; give a name or address such as pve1 or pve1.example.com:8006")
+    if "://" not in value:
+        if _is_bare_ipv6(value):
+            return Endpoint(value, DEFAULT_PORT)
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme != "https":
+        raise InvalidInputError(
+            f"host {text!r} uses {parts.scheme}://; PVE's API is served over https only, "
+            f"so use https://{parts.hostname or 'HOST'}:{DEFAULT_PORT}"
+        )
+    if parts.path not in ("", "/", API_BASE_PATH, API_BASE_PATH + "/"):
+        raise InvalidInputError(f"host {text!r} has a path; give only the host and port, such as pve1:8006")
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise InvalidInputError(f"host {text!r} has an invalid port; use a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise InvalidInputError(f"host {text!r} has no host name")
+    return Endpoint(parts.hostname, port)
+
+
+def _is_bare_ipv6(value: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(value), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+def make_ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
+    """Build the TLS context: the system's CAs, only ``ca_file``, or no verification.
+
+    Returning our own context means httpx reads no certificate variables
+    (SSL_CERT_FILE, REQUESTS_CA_BUNDLE) when ``ca_file`` is given.
+
+    Raises:
+        InvalidInputError: ``ca_file`` cannot be read as PEM certificates.
+    """
+    if ca_file is not None:
+        if not verify:
+            raise InvalidInputError("ca_file and verify=False exclude each other; drop one of them")
+        try:
+            return ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise InvalidInputError(
+                f"CA file {ca_file!r} cannot be read as PEM certificates ({exc}); "
+                "export the cluster's CA, /etc/pve/pve-root-ca.pem, and pass its path"
+            ) from None
+    if verify:
+        return ssl.create_default_context()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def make_timeout(connect_seconds: float, read_seconds: float) -> httpx.Timeout:
+    """Build per-request timeouts; writing and waiting for a pooled connection share the read timeout."""
+    for name, value in (("connect_timeout", connect_seconds), ("read_timeout", read_seconds)):
+        if not value > 0:
+            raise InvalidInputError(f"{name} {value!r} must be a positive number of seconds")
+    return httpx.Timeout(connect=connect_seconds, read=read_seconds, write=read_seconds, pool=read_seconds)
+
+
+def make_limits(max_connections: int) -> httpx.Limits:
+    """Build the connection pool limits."""
+    if max_connections < 1:
+        raise InvalidInputError(f"max_connections {max_connections!r} must be at least 1")
+    return httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+    )
+
+
+def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportError:
+    """Convert an httpx failure into pvekit's exception, with the next step in the message."""
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "reading"
+        return PveTimeoutError(
+            f"{method} {url}: timed out {kind} ({detail}); check that the host is reachable, "
+            "or raise connect_timeout or read_timeout",
+            method=method,
+            url=url,
+        )
+    if _is_certificate_error(exc):
+        return TLSError(
+            f"{method} {url}: TLS certificate verification failed ({detail}); pass ca_file with the "
+            "cluster's CA (/etc/pve/pve-root-ca.pem) or pin the certificate's fingerprint",
+            method=method,
+            url=url,
+        )
+    return PveConnectionError(
+        f"{method} {url}: connection failed ({detail}); check the host name, the port (8006) and "
+        "that pveproxy runs",
+        method=method,
+        url=url,
+    )
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -1,0 +1,320 @@
+"""The I/O-free core that Client and AsyncClient share.
+
+Every operation is a generator that yields effects (send a request, sleep,
+run several operations) and returns its result. The sync and async clients
+only carry the effects out, so URL building, parameter encoding, parsing,
+error mapping, retries, waiting and sampling are written once, here and in
+the modules that build on it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+from ._clock import Clock
+from ._exceptions import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidInputError,
+    NodeUnreachableError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProxyError,
+    PveConnectionError,
+    RRDError,
+    ServerError,
+    TransportError,
+)
+
+logger = logging.getLogger("pvekit")
+
+T = TypeVar("T")
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+ParamValue = str | int | float | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Effect: send one API request. The runner answers with a RawResponse or a TransportError."""
+
+    method: Method
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Effect: sleep, through the client's clock."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Effect: run operations, at most ``limit`` at once on AsyncClient, one by one on Client.
+
+    The runner answers with one entry per operation, in order: its result, or the
+    PveError it raised.
+    """
+
+    operations: tuple[Operation[Any], ...]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """An HTTP response as the runner received it, stamped with the clocks at its arrival."""
+
+    status_code: int
+    reason: str
+    body: bytes = field(repr=False)
+    received_monotonic: float
+    received_wall: float
+    elapsed_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The decoded ``data`` of a successful answer, with PVE's ``total`` for paged listings."""
+
+    data: Any
+    total: int | None
+    received_monotonic: float
+    received_wall: float
+
+
+Effect = Send | Sleep | Gather
+Operation = Generator[Effect, Any, T]
+
+# Statuses after which a GET is sent again: gateway trouble, and pveproxy
+# failing to reach the node that owns the resource.
+RETRY_STATUSES = frozenset({502, 503, 595, 596})
+MAX_BACKOFF_SECONDS = 4.0
+
+
+def should_retry(method: str, attempt: int, max_retries: int, outcome: RawResponse | TransportError) -> bool:
+    """Decide whether a request is sent again.
+
+    Only GET requests are retried, at most ``max_retries`` times: after a
+    connection failure (refused, reset, or closed before any response byte)
+    and after HTTP 502, 503, 595 and 596. Timeouts are not retried, because
+    a second wait would double the caller's timeout. Writes are never retried
+    here: a lost response does not mean PVE did not act.
+    """
+    if method != "GET" or attempt >= max_retries:
+        return False
+    if isinstance(outcome, TransportError):
+        return isinstance(outcome, PveConnectionError)
+    return outcome.status_code in RETRY_STATUSES
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Return the pause before retry number ``attempt + 1``: 0.25 s, doubling, at most 4 s."""
+    return min(0.25 * 2.0**attempt, MAX_BACKOFF_SECONDS)
+
+
+def api_path(*segments: str | int) -> str:
+    """Join path segments below ``/api2/json``, percent-encoding each one.
+
+    Node names are used exactly as PVE returned them: they are case-sensitive.
+    UPIDs keep their ``:``, ``@`` and ``!``, which pveproxy expects literally.
+    """
+    return "/" + "/".join(quote(str(segment), safe=":@!=") for segment in segments)
+
+
+def encode_params(params: Mapping[str, ParamValue] | None) -> tuple[tuple[str, str], ...]:
+    """Encode parameters as PVE reads them: booleans as 1 and 0, None left out."""
+    if not params:
+        return ()
+    encoded: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            encoded.append((name, "1" if value else "0"))
+        else:
+            encoded.append((name, str(value)))
+    return tuple(encoded)
+
+
+_PERMISSION = re.compile(r"Permission check failed \(([^,)]*), ([^)]*)\)")
+
+
+def error_from_response(method: str, path: str, response: RawResponse) -> ApiError:
+    """Map an HTTP error response to the exception a caller can act on.
+
+    The reason comes from the status line as sent: PVE's proxy uses codes such
+    as 595 and 596 that no standard table lists.
+    """
+    body = _decode_body(response.body)
+    message = ""
+    errors: dict[str, str] = {}
+    if isinstance(body, Mapping):
+        message = str(body.get("message") or "").strip()
+        raw_errors = body.get("errors")
+        if isinstance(raw_errors, Mapping):
+            errors = {str(name): str(problem).strip() for name, problem in raw_errors.items()}
+    reason = response.reason.strip()
+    message = message or reason or f"HTTP {response.status_code}"
+    status = response.status_code
+    common: dict[str, Any] = {"status_code": status, "reason": reason, "method": method, "path": path}
+
+    if status == 400:
+        return BadRequestError(message, errors=errors, **common)
+    if status == 401:
+        return AuthenticationError(message, **common)
+    if status == 403:
+        match = _PERMISSION.search(message)
+        return PermissionDeniedError(
+            message,
+            acl_path=match.group(1) if match else None,
+            privilege=match.group(2) if match else None,
+            **common,
+        )
+    if status == 404:
+        return NotFoundError(message, **common)
+    if status in (595, 596):
+        return NodeUnreachableError(message, **common)
+    if 595 <= status <= 599:
+        return ProxyError(message, **common)
+    if status == 500 and message.startswith("RRD error:"):
+        return RRDError(message, **common)
+    if status == 500 and message.startswith("hostname lookup"):
+        return NotFoundError(f"{message}; check the node name, which is case-sensitive", **common)
+    if status >= 500:
+        return ServerError(message, **common)
+    return ApiError(message, **common)
+
+
+def _decode_body(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def decode_reply(method: str, path: str, response: RawResponse) -> Reply:
+    """Decode a 2xx answer's ``{"data": ...}`` envelope."""
+    body = _decode_body(response.body)
+    if not isinstance(body, Mapping):
+        raise ServerError(
+            "the answer is not PVE's JSON envelope; check that the host and port point at pveproxy",
+            status_code=response.status_code,
+            reason=response.reason,
+            method=method,
+            path=path,
+        )
+    total = body.get("total")
+    return Reply(
+        data=body.get("data"),
+        total=total if isinstance(total, int) else None,
+        received_monotonic=response.received_monotonic,
+        received_wall=response.received_wall,
+    )
+
+
+def request(
+    method: Method,
+    path: str,
+    params: Mapping[str, ParamValue] | None = None,
+    *,
+    max_retries: int = 2,
+) -> Operation[Reply]:
+    """Send one request under the retry policy of ``should_retry`` and decode its answer."""
+    send = Send(method, path, encode_params(params))
+    attempt = 0
+    while True:
+        outcome: RawResponse | TransportError = yield send
+        if isinstance(outcome, RawResponse) and outcome.status_code < 400:
+            logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
+            return decode_reply(method, path, outcome)
+
+        if should_retry(method, attempt, max_retries, outcome):
+            pause = backoff_seconds(attempt)
+            logger.info(
+                "%s %s failed (%s); retry %d in %.2f s", method, path, _brief(outcome), attempt + 1, pause
+            )
+            yield Sleep(pause)
+            attempt += 1
+            continue
+
+        if isinstance(outcome, TransportError):
+            logger.debug("%s %s failed: %s", method, path, outcome)
+            raise outcome
+        logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
+        raise error_from_response(method, path, outcome)
+
+
+def _brief(outcome: RawResponse | TransportError) -> str:
+    if isinstance(outcome, TransportError):
+        return type(outcome).__name__
+    return f"HTTP {outcome.status_code} {outcome.reason}"
+
+
+def gather(operations: Sequence[Operation[Any]], limit: int) -> Operation[list[Any]]:
+    """Run operations with bounded concurrency; each entry is a result or the PveError raised."""
+    results: list[Any] = yield Gather(tuple(operations), limit)
+    return results
+
+
+def sleep(seconds: float) -> Operation[None]:
+    """Sleep through the client's clock."""
+    yield Sleep(seconds)
+
+
+VMID_MIN = 100
+VMID_MAX = 999_999_999
+
+
+def check_vmid(vmid: int) -> int:
+    """Return the VMID, or raise InvalidInputError when it is outside PVE's 100 to 999999999."""
+    if isinstance(vmid, bool) or not isinstance(vmid, int):
+        try:
+            vmid = int(str(vmid))
+        except ValueError:
+            raise InvalidInputError(
+                f"VMID {vmid!r} is not a number; use an integer from 100 to 999999999"
+            ) from None
+    if not VMID_MIN <= vmid <= VMID_MAX:
+        raise InvalidInputError(f"VMID {vmid} is outside PVE's range; use an integer from 100 to 999999999")
+    return vmid
+
+
+def check_node(node: str) -> str:
+    """Return the node name, or raise InvalidInputError for an empty one."""
+    if not node or not isinstance(node, str) or "/" in node:
+        raise InvalidInputError(f"node name {node!r} is invalid; use the name PVE lists under /nodes")
+    return node
+
+
+class Session:
+    """State shared by the operations of one client: clock, retry limit, identity and caches."""
+
+    def __init__(self, *, clock: Clock, max_retries: int, auth_id: str | None, concurrency: int) -> None:
+        self.clock = clock
+        self.max_retries = max_retries
+        self.auth_id = auth_id
+        self.concurrency = concurrency
+        # VMID -> node, filled from every cluster listing read and dropped when PVE
+        # says the VM is not on that node any more (it migrated).
+        self.node_of: dict[int, str] = {}
+
+    def request(
+        self, method: Method, path: str, params: Mapping[str, ParamValue] | None = None
+    ) -> Operation[Reply]:
+        """Send a request under the retry policy."""
+        return request(method, path, params, max_retries=self.max_retries)
+
+    def get(self, path: str, params: Mapping[str, ParamValue] | None = None) -> Operation[Any]:
+        """Send a GET and return the answer's ``data``."""
+        reply = yield from self.request("GET", path, params)
+        return reply.data

@@ -1,0 +1,240 @@
+"""The exceptions pvekit raises, all below one root.
+
+PveError
+├── InvalidInputError          bad local input, raised before any request (also a ValueError)
+│   └── InvalidTokenError      a malformed API token
+├── TransportError             no usable HTTP response
+│   ├── PveConnectionError     connection refused, reset or DNS failure
+│   ├── PveTimeoutError        connect or read timeout
+│   └── TLSError               certificate verification failed
+│       └── CertificateFingerprintMismatch
+├── ApiError                   PVE answered with an HTTP error status
+│   ├── BadRequestError        400, with PVE's per-parameter ``errors``
+│   ├── AuthenticationError    401
+│   ├── PermissionDeniedError  403
+│   ├── NotFoundError          404, or a VM or node that does not exist
+│   │   └── VmNotFoundError
+│   ├── ServerError            500 and other 5xx
+│   │   ├── RRDError           500 whose message starts with "RRD error:"
+│   │   └── GuestAgentError    the QEMU guest agent cannot answer
+│   │       ├── AgentNotEnabledError
+│   │       ├── AgentNotRunningError
+│   │       └── VmNotRunningError
+│   └── ProxyError             pveproxy could not reach another node (595 to 599)
+│       └── NodeUnreachableError   595 and 596
+├── TaskFailedError            a task ended with an exit status other than OK or WARNINGS
+└── TaskTimeoutError           a wait ran past its deadline
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class PveError(Exception):
+    """Root of every exception pvekit raises."""
+
+
+class InvalidInputError(PveError, ValueError):
+    """A value given to pvekit is invalid; raised before any request is sent."""
+
+
+class InvalidTokenError(InvalidInputError):
+    """An API token string is malformed. The message never contains the secret."""
+
+
+class TransportError(PveError):
+    """The request got no usable HTTP response."""
+
+    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url
+
+
+class PveConnectionError(TransportError):
+    """The connection to PVE failed: refused, reset, or the host name did not resolve."""
+
+
+class PveTimeoutError(TransportError):
+    """Connecting to PVE or reading its response took longer than the configured timeout."""
+
+
+class TLSError(TransportError):
+    """The server's certificate failed verification."""
+
+
+class CertificateFingerprintMismatch(TLSError):
+    """The server presented a certificate whose SHA-256 fingerprint is not one of the pinned ones."""
+
+    def __init__(self, message: str, *, expected: Sequence[str], presented: str, url: str = "") -> None:
+        super().__init__(message, url=url)
+        self.expected = tuple(expected)
+        self.presented = presented
+
+
+class ApiError(PveError):
+    """PVE answered with an HTTP error status.
+
+    Attributes:
+        status_code: the HTTP status, including PVE's non-standard 595 to 599.
+        reason: the reason phrase from the status line, as PVE or its proxy sent it.
+        message: PVE's message, from the body when there is one, else the reason.
+        method: the HTTP method of the request.
+        path: the API path of the request, below ``/api2/json``.
+        errors: PVE's per-parameter messages (400 responses), else an empty mapping.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        reason: str = "",
+        method: str = "",
+        path: str = "",
+        errors: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.reason = reason
+        self.message = message
+        self.method = method
+        self.path = path
+        self.errors: Mapping[str, str] = dict(errors or {})
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f"{self.method} {self.path}: " if self.path else ""
+        text = f"{where}HTTP {self.status_code}: {self.message}"
+        if self.errors:
+            details = "; ".join(f"{name}: {problem}" for name, problem in sorted(self.errors.items()))
+            text += f" ({details})"
+        return text
+
+
+class BadRequestError(ApiError):
+    """PVE rejected the parameters (HTTP 400); ``errors`` maps each parameter to PVE's message."""
+
+
+class AuthenticationError(ApiError):
+    """PVE rejected the credentials (HTTP 401): wrong or expired token, ticket or password."""
+
+
+class PermissionDeniedError(ApiError):
+    """The credentials are valid but lack a privilege (HTTP 403).
+
+    PVE names the ACL path and privilege it checked, for example
+    ``Permission check failed (/vms/100, VM.PowerMgmt)``; they are in ``acl_path``
+    and ``privilege`` when the message has that form.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        reason: str = "",
+        method: str = "",
+        path: str = "",
+        errors: Mapping[str, str] | None = None,
+        acl_path: str | None = None,
+        privilege: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, status_code=status_code, reason=reason, method=method, path=path, errors=errors
+        )
+        self.acl_path = acl_path
+        self.privilege = privilege
+
+
+class NotFoundError(ApiError):
+    """The requested object does not exist (HTTP 404, or PVE's 500 for a missing VM config)."""
+
+
+class VmNotFoundError(NotFoundError):
+    """No VM with this VMID exists in the cluster, or not on the node that was named."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        vmid: int,
+        node: str | None = None,
+        status_code: int = 404,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message, status_code=status_code, method=method, path=path)
+        self.vmid = vmid
+        self.node = node
+
+
+class ServerError(ApiError):
+    """PVE failed to carry out the request (HTTP 500 and other 5xx); ``message`` is PVE's."""
+
+
+class RRDError(ServerError):
+    """PVE could not read the RRD series (HTTP 500 whose message starts with ``RRD error:``)."""
+
+
+class GuestAgentError(ServerError):
+    """The QEMU guest agent of a VM cannot answer."""
+
+    def __init__(
+        self, message: str, *, vmid: int, node: str, status_code: int = 500, method: str = "", path: str = ""
+    ) -> None:
+        super().__init__(message, status_code=status_code, method=method, path=path)
+        self.vmid = vmid
+        self.node = node
+
+
+class AgentNotEnabledError(GuestAgentError):
+    """The VM's configuration does not enable the guest agent (``agent: 1`` is missing)."""
+
+
+class AgentNotRunningError(GuestAgentError):
+    """The agent is enabled but does not answer: not installed, not started yet, or hung."""
+
+
+class VmNotRunningError(GuestAgentError):
+    """The VM is not running, so nothing inside it can answer."""
+
+
+class ProxyError(ApiError):
+    """pveproxy could not complete a request it forwarded to another node (HTTP 595 to 599)."""
+
+
+class NodeUnreachableError(ProxyError):
+    """The node that owns the resource is down or unreachable from the node pvekit talks to (595, 596)."""
+
+
+class TaskFailedError(PveError):
+    """A PVE task ended with an exit status other than ``OK`` or ``WARNINGS: N``.
+
+    Attributes:
+        upid: the task's UPID.
+        exitstatus: PVE's exit status text, for example ``VM 100 already running``.
+        log_tail: the last lines of the task log.
+    """
+
+    def __init__(self, upid: str, exitstatus: str, log_tail: Sequence[str]) -> None:
+        self.upid = upid
+        self.exitstatus = exitstatus
+        self.log_tail = tuple(log_tail)
+        text = f"task {upid} failed: {exitstatus}"
+        if self.log_tail:
+            text += "\nlast log lines:\n  " + "\n  ".join(self.log_tail)
+        super().__init__(text)
+
+
+class TaskTimeoutError(PveError):
+    """A task was still running when the wait's deadline passed. The task itself goes on."""
+
+    def __init__(self, upid: str, timeout_seconds: float, last_status: str) -> None:
+        self.upid = upid
+        self.timeout_seconds = timeout_seconds
+        self.last_status = last_status
+        super().__init__(
+            f"task {upid} still {last_status} after {timeout_seconds:g} s; "
+            "wait again with a longer timeout, or stop the task"
+        )

@@ -1,0 +1,345 @@
+"""VM operations: locating a VM's node, listings, status, configuration and power actions."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from ._core import Operation, ParamValue, Session, api_path, check_node, check_vmid, gather
+from ._exceptions import (
+    InvalidInputError,
+    NotFoundError,
+    PveConnectionError,
+    PveError,
+    ServerError,
+    VmNotFoundError,
+)
+from ._models import Guest, VmConfig, VmStatus
+from ._tasks import TaskSummary
+
+logger = logging.getLogger("pvekit")
+
+T = TypeVar("T")
+PowerAction = Literal["start", "stop", "shutdown", "reboot", "reset", "suspend", "resume"]
+
+# The task type PVE gives each power action's worker; used to find a task that
+# a lost response may have started.
+TASK_TYPES: Mapping[str, str] = {
+    "start": "qmstart",
+    "stop": "qmstop",
+    "shutdown": "qmshutdown",
+    "reboot": "qmreboot",
+    "reset": "qmreset",
+    "suspend": "qmsuspend",
+    "resume": "qmresume",
+}
+# Seconds of clock difference between this machine and the node that are
+# tolerated when looking for a task started by a request whose answer was lost.
+CLOCK_SKEW_SECONDS = 2
+
+_MISSING_CONFIG = re.compile(r"Configuration file '[^']*/(qemu-server|lxc)/(\d+)\.conf' does not exist")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailure:
+    """A node whose listing failed while the others succeeded."""
+
+    node: str
+    error: PveError
+
+
+@dataclass(frozen=True, slots=True)
+class GuestListing:
+    """Guests gathered node by node, with the nodes that could not be read."""
+
+    guests: tuple[Guest, ...]
+    failures: tuple[NodeFailure, ...]
+
+
+def filter_guests(
+    guests: Sequence[Guest],
+    *,
+    status: str | None = None,
+    tags: Sequence[str] = (),
+    pool: str | None = None,
+    name: str | None = None,
+) -> list[Guest]:
+    """Keep the guests that match every given filter; ``name`` is a shell-style pattern."""
+    kept = []
+    for guest in guests:
+        if status is not None and status not in (guest.status, guest.power_state.value):
+            continue
+        if tags and not set(tags) <= set(guest.tags):
+            continue
+        if pool is not None and guest.pool != pool:
+            continue
+        if name is not None and not fnmatch.fnmatchcase(guest.name or "", name):
+            continue
+        kept.append(guest)
+    return kept
+
+
+class VmOps:
+    """The VM operations, as I/O-free generators."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    # ------------------------------------------------------------ locating
+
+    def cluster_guests(self) -> Operation[list[Guest]]:
+        """Read every VM and container of the cluster in one request, and remember their nodes."""
+        rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
+        guests = [Guest.from_api(row) for row in rows or [] if isinstance(row, Mapping)]
+        self._session.node_of.update((guest.vmid, guest.node) for guest in guests if guest.node)
+        return guests
+
+    def locate(self, vmid: int, node: str | None = None) -> Operation[str]:
+        """Return the node of a VM: the given one, the cached one, or the one the cluster lists."""
+        vmid = check_vmid(vmid)
+        if node is not None:
+            return check_node(node)
+        cached = self._session.node_of.get(vmid)
+        if cached is not None:
+            return cached
+
+        yield from self.cluster_guests()
+        found = self._session.node_of.get(vmid)
+        if found is None:
+            raise _not_in_cluster(vmid)
+        return found
+
+    def on_vm(self, vmid: int, node: str | None, build: Callable[[str], Operation[T]]) -> Operation[T]:
+        """Run a per-VM operation on the VM's node, following the VM once if it migrated.
+
+        An explicit node is respected: a VM missing there raises VmNotFoundError.
+        """
+        vmid = check_vmid(vmid)
+        explicit = node is not None
+        current = yield from self.locate(vmid, node)
+        try:
+            return (yield from build(current))
+        except (ServerError, NotFoundError) as exc:
+            if not _says_config_missing(exc, vmid):
+                raise
+            if explicit:
+                raise VmNotFoundError(
+                    f"VM {vmid} not found on node {current!r}; leave out the node to find it cluster-wide",
+                    vmid=vmid,
+                    node=current,
+                    status_code=exc.status_code,
+                    method=exc.method,
+                    path=exc.path,
+                ) from None
+
+        logger.info("VM %d is no longer on node %s; looking it up again", vmid, current)
+        self._session.node_of.pop(vmid, None)
+        moved = yield from self.locate(vmid)
+        if moved == current:
+            raise VmNotFoundError(
+                f"VM {vmid} is listed on node {current!r} but its configuration does not exist there; "
+                "it may be migrating or being destroyed, so try again shortly",
+                vmid=vmid,
+                node=current,
+            )
+        return (yield from build(moved))
+
+    # ------------------------------------------------------------ reading
+
+    def list_vms(
+        self,
+        node: str | None = None,
+        *,
+        status: str | None = None,
+        tags: Sequence[str] = (),
+        pool: str | None = None,
+        name: str | None = None,
+    ) -> Operation[list[Guest]]:
+        """List QEMU VMs of one node, or of the cluster when no node is given."""
+        if node is None:
+            guests = yield from self.cluster_guests()
+            vms = [guest for guest in guests if guest.kind == "qemu"]
+        else:
+            vms = yield from self.node_vms(check_node(node))
+        return filter_guests(
+            sorted(vms, key=lambda g: g.vmid), status=status, tags=tags, pool=pool, name=name
+        )
+
+    def node_vms(self, node: str) -> Operation[list[Guest]]:
+        """List the QEMU VMs of one node (``/nodes/{node}/qemu``)."""
+        rows = yield from self._session.get(api_path("nodes", node, "qemu"))
+        vms = [Guest.from_api(row, node=node) for row in rows or [] if isinstance(row, Mapping)]
+        self._session.node_of.update((vm.vmid, node) for vm in vms)
+        return vms
+
+    def get(self, vmid: int) -> Operation[Guest]:
+        """Return the guest's row of the cluster listing."""
+        vmid = check_vmid(vmid)
+        guests = yield from self.cluster_guests()
+        for guest in guests:
+            if guest.vmid == vmid:
+                return guest
+        raise _not_in_cluster(vmid)
+
+    def list_by_node(self, nodes: Sequence[str] | None = None) -> Operation[GuestListing]:
+        """List the VMs of each node (all nodes when None), one request per node.
+
+        A node that fails, for example one that is down (HTTP 595), is reported
+        in ``failures`` while the other nodes' VMs are returned.
+        """
+        if nodes is None:
+            nodes = yield from self.nodes()
+        operations = [self.node_vms(check_node(node)) for node in nodes]
+        outcomes = yield from gather(operations, self._session.concurrency)
+        guests: list[Guest] = []
+        failures: list[NodeFailure] = []
+        for node, outcome in zip(nodes, outcomes, strict=True):
+            if isinstance(outcome, PveError):
+                failures.append(NodeFailure(node, outcome))
+            else:
+                guests.extend(outcome)
+        return GuestListing(tuple(sorted(guests, key=lambda g: g.vmid)), tuple(failures))
+
+    def nodes(self) -> Operation[list[str]]:
+        """Return the names of the cluster's nodes, exactly as PVE spells them."""
+        rows = yield from self._session.get("/nodes")
+        return sorted(str(row["node"]) for row in rows or [] if isinstance(row, Mapping) and row.get("node"))
+
+    def status(self, vmid: int, node: str | None = None) -> Operation[VmStatus]:
+        """Read ``status/current``."""
+
+        def read(on: str) -> Operation[VmStatus]:
+            data = yield from self._session.get(api_path("nodes", on, "qemu", vmid, "status", "current"))
+            return VmStatus.from_api(data or {}, on, vmid)
+
+        return (yield from self.on_vm(vmid, node, read))
+
+    def config(self, vmid: int, node: str | None = None, *, current: bool = False) -> Operation[VmConfig]:
+        """Read the configuration; ``current=True`` leaves out changes pending until the next start."""
+
+        def read(on: str) -> Operation[VmConfig]:
+            params = {"current": True} if current else None
+            data = yield from self._session.get(api_path("nodes", on, "qemu", vmid, "config"), params)
+            return VmConfig.from_api(data or {}, on, vmid)
+
+        return (yield from self.on_vm(vmid, node, read))
+
+    # ------------------------------------------------------------ power
+
+    def power(
+        self, vmid: int, action: PowerAction, params: Mapping[str, ParamValue], node: str | None = None
+    ) -> Operation[str]:
+        """Send a power action and return the UPID of the task PVE started."""
+
+        def send(on: str) -> Operation[str]:
+            path = api_path("nodes", on, "qemu", vmid, "status", action)
+            sent_at = self._session.clock.wall()
+            try:
+                reply = yield from self._session.request("POST", path, params)
+            except PveConnectionError:
+                # The request may have reached PVE even though no answer came back,
+                # so look for the task before sending it again.
+                upid = yield from self._task_started_since(on, vmid, TASK_TYPES[action], sent_at)
+                if upid is not None:
+                    logger.info("%s of VM %d: answer lost, found its task %s", action, vmid, upid)
+                    return upid
+                logger.info("%s of VM %d: answer lost and no task started; sending it again", action, vmid)
+                reply = yield from self._session.request("POST", path, params)
+            return str(reply.data)
+
+        return (yield from self.on_vm(vmid, node, send))
+
+    def start(self, vmid: int, node: str | None = None, *, timeout: int | None = None) -> Operation[str]:
+        """Start (or wake from hibernation); ``timeout`` is PVE's wait for the start, in seconds."""
+        return (yield from self.power(vmid, "start", {"timeout": _seconds(timeout)}, node))
+
+    def stop(
+        self,
+        vmid: int,
+        node: str | None = None,
+        *,
+        timeout: int | None = None,
+        overrule_shutdown: bool = False,
+        skiplock: bool = False,
+    ) -> Operation[str]:
+        """Hard stop: end the QEMU process at once, like pulling the power cord."""
+        params: dict[str, ParamValue] = {
+            "timeout": _seconds(timeout),
+            "overrule-shutdown": True if overrule_shutdown else None,
+            "skiplock": True if skiplock else None,
+        }
+        return (yield from self.power(vmid, "stop", params, node))
+
+    def shutdown(
+        self, vmid: int, node: str | None = None, *, timeout: int | None = None, force_stop: bool = False
+    ) -> Operation[str]:
+        """ACPI shutdown: ask the guest OS to power off; ``force_stop`` hard-stops it after ``timeout``."""
+        params: dict[str, ParamValue] = {
+            "timeout": _seconds(timeout),
+            "forceStop": True if force_stop else None,
+        }
+        return (yield from self.power(vmid, "shutdown", params, node))
+
+    def reboot(self, vmid: int, node: str | None = None, *, timeout: int | None = None) -> Operation[str]:
+        """ACPI reboot: shut the guest down cleanly, then start it, applying pending changes."""
+        return (yield from self.power(vmid, "reboot", {"timeout": _seconds(timeout)}, node))
+
+    def reset(self, vmid: int, node: str | None = None) -> Operation[str]:
+        """Hard reset, like pressing the reset button; the guest OS gets no warning."""
+        return (yield from self.power(vmid, "reset", {}, node))
+
+    def suspend(
+        self, vmid: int, node: str | None = None, *, to_disk: bool = False, state_storage: str | None = None
+    ) -> Operation[str]:
+        """Pause the VM's CPUs (PVE's suspend), or with ``to_disk`` hibernate it to ``state_storage``."""
+        params: dict[str, ParamValue] = {
+            "todisk": True if to_disk else None,
+            "statestorage": state_storage,
+        }
+        return (yield from self.power(vmid, "suspend", params, node))
+
+    def resume(self, vmid: int, node: str | None = None) -> Operation[str]:
+        """Resume a paused VM. A hibernated VM is woken with start instead."""
+        return (yield from self.power(vmid, "resume", {}, node))
+
+    def _task_started_since(
+        self, node: str, vmid: int, task_type: str, since: float
+    ) -> Operation[str | None]:
+        params: dict[str, ParamValue] = {
+            "vmid": vmid,
+            "typefilter": task_type,
+            "source": "all",
+            "since": int(since) - CLOCK_SKEW_SECONDS,
+        }
+        rows = yield from self._session.get(api_path("nodes", node, "tasks"), params)
+        for row in rows or []:
+            summary = TaskSummary.from_api(row)
+            mine = self._session.auth_id is None or summary.auth_id == self._session.auth_id
+            if summary.task_type == task_type and summary.id == str(vmid) and mine:
+                return summary.upid
+        return None
+
+
+def _says_config_missing(exc: PveError, vmid: int) -> bool:
+    match = _MISSING_CONFIG.search(str(getattr(exc, "message", "")))
+    return match is not None and int(match.group(2)) == vmid
+
+
+def _seconds(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"timeout {value!r} must be a whole number of seconds, 0 or more")
+    return value
+
+
+def _not_in_cluster(vmid: int) -> VmNotFoundError:
+    return VmNotFoundError(
+        f"VM {vmid} not found in the cluster; check the VMID with `pvekit vms` "
+        "and that the token may audit it (VM.Audit)",
+        vmid=vmid,
+    )
