@@ -1,4 +1,4 @@
-"""The project's fake PVE cluster for tests and demos, built on fakepve; never shipped with pvekit.
+"""The project's fake PVE cluster for tests and demos, built on fakepve. It is never shipped with pvekit.
 
 Every server here listens on 127.0.0.1 only.
 """

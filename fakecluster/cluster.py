@@ -27,11 +27,13 @@ TIMEOUT = 30.0
 class FakeCluster:
     """A WorkloadPve listening on 127.0.0.1 with a port the system picks, served by its own event loop.
 
-    The certificate is self-signed and written to a temporary directory; clients verify the connection
+    The certificate is self-signed and written to a temporary directory. Clients verify the connection
     with ``ca_file`` as their only CA. Use the cluster as a context manager, or call ``stop()``.
     """
 
-    def __init__(self, *, user: str = "root@pam", password: str | None = None, time_scale: float = 0.0) -> None:
+    def __init__(
+        self, *, user: str = "root@pam", password: str | None = None, time_scale: float = 0.0
+    ) -> None:
         self._tempdir = tempfile.TemporaryDirectory(prefix="fakecluster-")
         certfile, keyfile, _der = make_cert(self._tempdir.name, name="fakecluster", hosts=(LOOPBACK_HOST,))
         self.ca_file: str = certfile
@@ -68,8 +70,10 @@ class FakeCluster:
         if "@" not in userid or "!" in userid:
             raise ValueError(f"invalid userid {userid!r}: expected user@realm")
         if not token_name or any(char in token_name for char in "!=@") or not secret:
-            raise ValueError(f"invalid token {token_name!r} for {userid}: expected a name without '!', '=' or '@'"
-                             " and a non-empty secret")
+            raise ValueError(
+                f"invalid token {token_name!r} for {userid}: expected a name without '!', '=' or '@'"
+                " and a non-empty secret"
+            )
         token_id = f"{userid}!{token_name}"
         self.pve.apitokens[token_id] = secret
         return f"{token_id}={secret}"
@@ -82,7 +86,7 @@ class FakeCluster:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def stop(self) -> None:
-        """Stop listening, end the event loop and delete the certificate; a second call does nothing."""
+        """Stop listening, end the event loop and delete the certificate. A second call does nothing."""
         if self._stopped:
             return
         try:

@@ -37,6 +37,7 @@ class DemoVm:
     outage_minutes_ago: tuple[int, int] | None = None
 
 
+# Rates are positional: cpu, netin, netout, diskread, diskwrite.
 DEMO_VMS: tuple[DemoVm, ...] = (
     DemoVm(100, "web01", "pve1", True, Rates(0.12, 400 * KIB, 2 * MIB, 16 * KIB, 64 * KIB), "web;prod",
            agent=True, pool=POOL),
@@ -60,11 +61,11 @@ DEMO_VMS: tuple[DemoVm, ...] = (
 )
 
 
-def guest_agent_answers(index: int, demo: DemoVm) -> dict[str, object]:
-    """Return the guest agent answers of a demo VM, for FakeVm.agent.
+def guest_agent_results(index: int, demo: DemoVm) -> dict[str, object]:
+    """Return the guest agent results of a demo VM, for FakeVm.agent.
 
     The guest addresses are in 127.0.0.0/8 because this project's tests and demos name no address outside
-    loopback; fakepve 0.5.0's default interface list would carry 192.0.2.10.
+    loopback. fakepve 0.5.0's default interface list would contain 192.0.2.10.
     """
     mac = f"bc:24:11:00:00:{index + 1:02x}"
     return {
@@ -115,7 +116,7 @@ def build_demo(cluster: FakeCluster) -> str:
             rates=demo.rates,
         )
         if demo.agent and demo.running:
-            vm.agent = guest_agent_answers(index, demo)
+            vm.agent = guest_agent_results(index, demo)
         if demo.outage_minutes_ago is not None:
             start, end = demo.outage_minutes_ago
             cluster.pve.workload[demo.vmid].record_outage(now - start * 60, now - end * 60)
@@ -124,7 +125,7 @@ def build_demo(cluster: FakeCluster) -> str:
 
 
 def demo_cluster() -> tuple[FakeCluster, str]:
-    """Start a FakeCluster with the demo contents and return it with its API token; stop it when done."""
+    """Start a FakeCluster with the demo contents and return it with its API token. Stop it when done."""
     cluster = FakeCluster()
     try:
         token = build_demo(cluster)

@@ -13,8 +13,9 @@ from .workload import DEFAULT_UPTIME, Rates, TrackedVm, Workload
 
 LOOPBACK_HOST = "127.0.0.1"
 
-# Seconds per point of each rrddata timeframe, as in PVE's RRD archives before PVE 9 (70 points each).
-# PVE 9 keeps finer archives, but 70 points are enough for a client and keep answers small.
+# Seconds per point of each rrddata timeframe, 70 points each, as pmxcfs (pve-cluster's status.c) creates
+# the pve2-vm RRD files: a 60 s step consolidated by 1, 30, 180, 720 and 10080.
+# NOTE: PVE 9 may serve finer archives for some timeframes; this fake keeps the 70-point layout.
 RRD_STEPS = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800}
 RRD_POINTS = 70
 
@@ -25,14 +26,13 @@ RRD_FLUSH_DELAY = 30
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def rrd_points(tracked: TrackedVm | None, usage: dict[str, Any], timeframe: str, now: float) -> list[dict[str, Any]]:
+def rrd_points(tracked: TrackedVm, usage: dict[str, Any], timeframe: str, now: float) -> list[dict[str, Any]]:
     """Build the rrddata series of one VM for ``timeframe`` at Unix time ``now``.
 
-    Each point's time ends its interval and is a multiple of the step; the newest interval contains ``now``.
+    Each point's time ends its interval and is a multiple of the step. The newest interval contains ``now``.
     A point has values when its interval ended ``RRD_FLUSH_DELAY`` seconds ago or more, and the VM was up at
     the interval's midpoint: the rates while running, zero CPU and byte rates while paused. Otherwise the
-    point has only 'time', which includes every point of an untracked VM. ``usage`` supplies maxcpu,
-    maxmem and maxdisk.
+    point has only 'time'. ``usage`` supplies maxcpu, maxmem and maxdisk.
     """
     step = RRD_STEPS[timeframe]
     last = (int(now) // step + 1) * step
@@ -41,8 +41,8 @@ def rrd_points(tracked: TrackedVm | None, usage: dict[str, Any], timeframe: str,
     points: list[dict[str, Any]] = []
     for point_time in range(first, last + 1, step):
         point: dict[str, Any] = {"time": point_time}
-        state = tracked.state_at(point_time - step / 2) if tracked else None
-        if tracked and state in ("running", "paused") and point_time + RRD_FLUSH_DELAY <= now:
+        state = tracked.state_at(point_time - step / 2)
+        if state in ("running", "paused") and point_time + RRD_FLUSH_DELAY <= now:
             rates = tracked.rates if state == "running" else Rates()
             point.update(
                 cpu=rates.cpu,
@@ -63,9 +63,10 @@ def rrd_points(tracked: TrackedVm | None, usage: dict[str, Any], timeframe: str,
 class WorkloadPve(FakePve):
     """A FakePve whose VMs' usage counters grow at known rates, with GET .../qemu/{vmid}/rrddata to match.
 
-    Every VM added with ``add_vm`` is tracked in ``workload``. Counters refresh before each request is
-    answered and again after it, so they are exact at request time and a power change made by the request
-    enters the history at once.
+    Every VM added with ``add_vm`` is tracked in ``workload``, and so is every VM the API creates or
+    clones, idle and with a history that starts when the fake first sees it. Counters refresh right before
+    each request's handler runs and again after it, so they are exact at request time and a power change
+    made by the request enters the history at once.
     """
 
     def __init__(
@@ -91,7 +92,7 @@ class WorkloadPve(FakePve):
         return vm
 
     def _build_app(self) -> web.Application:
-        app = super()._build_app()
+        app: web.Application = super()._build_app()
         # fakepve 0.5.0 offers no public hook around every request. Appended last, this middleware runs
         # innermost: after fakepve's authentication and simulated latency, right around the handler.
         app.middlewares.append(self._refresh_workload)
@@ -99,11 +100,20 @@ class WorkloadPve(FakePve):
 
     @web.middleware
     async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self._track_new_vms()
         self.workload.refresh()
         try:
             return await handler(request)
         finally:
+            self._track_new_vms()
             self.workload.refresh()
+
+    def _track_new_vms(self) -> None:
+        # fakepve's create and clone handlers append to self.vms directly, bypassing add_vm.
+        for vm in list(self.vms):
+            tracked = self.workload.get(vm.vmid)
+            if tracked is None or tracked.vm is not vm:
+                self.workload.track(vm, Rates(), uptime=0.0)
 
     def _routes_workload(self) -> list[tuple[str, str, Callable[..., Awaitable[Any]]]]:
         # fakepve registers the routes returned by every method named _routes_*, after its schema checks.
@@ -115,8 +125,4 @@ class WorkloadPve(FakePve):
         vm = self.find(values["node"], values["vmid"])
         # fakepve 0.5.0's own maxcpu, maxmem and maxdisk, so rrddata agrees with status/current.
         usage = self._vm_usage(vm)
-        tracked = self.workload.get(vm.vmid)
-        if tracked is not None and tracked.vm is not vm:
-            # The tracked VM was deleted and this one took its id through the API.
-            tracked = None
-        return rrd_points(tracked, usage, values["timeframe"], time.time())
+        return rrd_points(self.workload[vm.vmid], usage, values["timeframe"], time.time())

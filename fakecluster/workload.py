@@ -1,4 +1,4 @@
-"""Steady per-VM load on a fakepve cluster: usage counters that grow at known rates, and a power-state history."""
+"""Steady per-VM load on a fakepve cluster: usage counters that grow at known rates, and power history."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ PowerState = Literal["running", "paused", "stopped"]
 # FakeVm.stats keys that hold cumulative byte counters, as PVE names them.
 COUNTERS = ("netin", "netout", "diskread", "diskwrite")
 
-# Seconds a VM that is running when tracked has been up; its counters and history start then.
+# Seconds a VM that is up when tracked has been up. Its counters and history start then.
 DEFAULT_UPTIME = 86400.0
 
 MIB = 1024 * 1024
@@ -25,7 +25,7 @@ DEFAULT_MEMORY_MIB = 512
 
 @dataclass(frozen=True)
 class Rates:
-    """Steady load of a running VM: CPU usage as a fraction of its vCPUs, and byte rates in bytes per second."""
+    """Steady load of a running VM: CPU usage as a fraction of its vCPUs, and byte rates in bytes/second."""
 
     cpu: float = 0.0
     netin: float = 0.0
@@ -73,7 +73,7 @@ class TrackedVm:
     # Seconds spent running (not paused) since the VM's start, up to observed_at.
     active_seconds: float
     observed_at: float
-    # vm.started_at when last observed; fakepve sets a new value on every start, reset and reboot.
+    # vm.started_at when last observed. fakepve sets a new value on every start, reset and reboot.
     started_at: float | None = None
 
     def state_at(self, when: float) -> PowerState | None:
@@ -115,7 +115,7 @@ class TrackedVm:
             stats[key] = int(getattr(self.rates, key) * self.active_seconds)
 
     def record_outage(self, start: float, end: float) -> None:
-        """Rewrite the history so that the VM was stopped from ``start`` to ``end`` (Unix seconds, in the past).
+        """Rewrite the history so that the VM was stopped from ``start`` to ``end``, Unix seconds in the past.
 
         After ``end`` the VM is in the state the history had there. If the VM is up now and its current run
         began before ``end``, the outage ends that run, so its uptime and counters restart at ``end``.
@@ -125,7 +125,7 @@ class TrackedVm:
             raise ValueError(f"invalid outage from {start} to {end}: expected start < end <= now ({now:.0f})")
 
         after = self.state_at(end)
-        history = [(changed_at, state) for changed_at, state in self.history if not start <= changed_at <= end]
+        history = [entry for entry in self.history if not start <= entry[0] <= end]
         history.append((start, "stopped"))
         if after is not None:
             history.append((end, after))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from ._agent import AddressFamily, GuestNetwork, IpAddress
 from ._auth import ApiToken
 from ._base_client import (
     DEFAULT_CONCURRENCY,
@@ -21,7 +22,10 @@ from ._clock import Clock
 from ._connection import DEFAULT_MAX_CONNECTIONS
 from ._core import Gather, Operation, RawResponse, Send, Sleep
 from ._exceptions import PveError, TransportError
+from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker
 from ._models import Guest, VmConfig, VmStatus
+from ._monitor_ops import check_interval
+from ._rrd import CurrentRates, RrdPoint
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._upid import Upid
 from ._vm_ops import GuestListing
@@ -96,6 +100,9 @@ class AsyncClient(BaseClient):
         self.vms = AsyncVms(self)
         self.tasks = AsyncTasks(self)
         self.cluster = AsyncCluster(self)
+        self.metrics = AsyncMetrics(self)
+        self.rrd = AsyncRrd(self)
+        self.agent = AsyncAgent(self)
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -383,3 +390,155 @@ class AsyncCluster:
     async def guests(self) -> list[Guest]:
         """List every VM and container of the cluster in one request; ``kind`` tells them apart."""
         return await self._client._run(self._client._vm_ops.cluster_guests())
+
+
+class AsyncMetrics:
+    """Usage, counters and rates: ``client.metrics``.
+
+    PVE's net and disk figures in status answers are cumulative byte counters
+    since the guest started. Rates need two snapshots; ``rates`` and
+    ``cluster_rates`` take them, and ``sampler`` keeps the previous one for
+    repeated polling.
+    """
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._ops = client._metric_ops
+
+    async def snapshot(self, vmid: int, *, node: str | None = None) -> MetricsSnapshot:
+        """Read a VM's cpu, memory, uptime and byte counters, stamped with the response's arrival time."""
+        return await self._client._run(self._ops.snapshot(vmid, node))
+
+    async def rates(self, vmid: int, interval: float = 5.0, *, node: str | None = None) -> Rates:
+        """Sample a VM twice, ``interval`` seconds apart, and return bytes per second.
+
+        The rate divides by the time between the two responses. A rate is None
+        for a stopped VM, a missing counter or a reset (restart, migration),
+        never negative.
+
+        Example:
+            >>> r = await pve.metrics.rates(100, interval=5)
+            >>> format_bytes_per_sec(r.netin_per_second)
+            '1.50 KiB/s'
+        """
+        return await self._client._run(self._ops.rates(vmid, interval, node))
+
+    async def cluster_snapshot(self) -> ClusterSnapshot:
+        """Read the counters of every guest in the cluster in one request."""
+        return await self._client._run(self._ops.cluster_snapshot())
+
+    async def cluster_rates(self, interval: float = 5.0) -> ClusterRates:
+        """Return the rates of every guest from two cluster-wide requests, ``interval`` seconds apart."""
+        return await self._client._run(self._ops.cluster_rates(interval))
+
+    def sampler(self, interval: float = 5.0) -> AsyncClusterSampler:
+        """Return a sampler that yields cluster-wide rates every ``interval`` seconds, one request each."""
+        return AsyncClusterSampler(self._client, interval)
+
+
+class AsyncClusterSampler:
+    """Repeated cluster-wide sampling that keeps the previous snapshot; see ClusterSampler.
+
+    Example:
+        >>> async for rates in pve.metrics.sampler(interval=5):
+        ...     print(rates[100].netin_per_second)
+    """
+
+    def __init__(self, client: AsyncClient, interval: float) -> None:
+        self._client = client
+        self.interval = check_interval(interval)
+        self._tracker = RateTracker()
+
+    async def sample(self) -> ClusterRates:
+        """Take one cluster snapshot and return rates against the previous one."""
+        return await self._client._run(self._client._metric_ops.sample(self._tracker))
+
+    async def __aiter__(self) -> AsyncIterator[ClusterRates]:
+        if self._tracker.previous is None:
+            await self.sample()
+        while True:
+            await self._client._clock.async_sleep(self.interval)
+            yield await self.sample()
+
+
+class AsyncRrd:
+    """RRD series, whose net and disk values are already bytes per second: ``client.rrd``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._ops = client._rrd_ops
+
+    async def series(
+        self, vmid: int, timeframe: str = "hour", cf: str = "AVERAGE", *, node: str | None = None
+    ) -> list[RrdPoint]:
+        """Read a VM's RRD series, oldest first.
+
+        ``timeframe`` is hour, day, week, month or year (decade from PVE 9);
+        ``cf`` is AVERAGE or MAX. Both are checked before any request. Missing,
+        null and NaN values are None.
+
+        Raises:
+            InvalidInputError: invalid timeframe or cf; the message lists the valid values.
+            RRDError: PVE could not read the RRD file.
+        """
+        return await self._client._run(self._ops.series(vmid, timeframe, cf, node))
+
+    async def node_series(self, node: str, timeframe: str = "hour", cf: str = "AVERAGE") -> list[RrdPoint]:
+        """Read a node's RRD series; the node name is case-sensitive."""
+        return await self._client._run(self._ops.node_series(node, timeframe, cf))
+
+    async def current(
+        self, vmid: int, *, node: str | None = None, cf: str = "AVERAGE"
+    ) -> CurrentRates | None:
+        """Return the newest RRD point with values and its age, or None when the VM has no data yet."""
+        return await self._client._run(self._ops.current(vmid, node, cf))
+
+    async def current_many(
+        self, vmids: Sequence[int], cf: str = "AVERAGE"
+    ) -> dict[int, CurrentRates | PveError | None]:
+        """Read many VMs' current RRD rates; a VM that fails maps to its error instead of raising."""
+        return await self._client._run(self._ops.current_many(vmids, cf))
+
+
+class AsyncAgent:
+    """The QEMU guest agent's view of a VM's network: ``client.agent``."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self._ops = client._agent_ops
+
+    async def network(self, vmid: int, *, node: str | None = None) -> GuestNetwork:
+        """Read every interface with its MAC and addresses; interfaces without addresses are normal.
+
+        Raises:
+            AgentNotEnabledError: the VM's configuration does not enable the agent.
+            AgentNotRunningError: the agent is enabled but does not answer.
+            VmNotRunningError: the VM is not running.
+        """
+        return await self._client._run(self._ops.network(vmid, node))
+
+    async def primary_address(
+        self, vmid: int, *, node: str | None = None, family: AddressFamily | None = None
+    ) -> IpAddress | None:
+        """Return the primary usable address (never loopback or link-local), or None when there is none yet."""
+        return await self._client._run(self._ops.primary_address(vmid, node, family))
+
+    async def wait_for_address(
+        self,
+        vmid: int,
+        timeout: float = 300.0,
+        *,
+        node: str | None = None,
+        family: AddressFamily | None = None,
+    ) -> IpAddress:
+        """Wait until the VM has one usable address, at most ``timeout`` seconds.
+
+        Raises:
+            AddressWaitTimeoutError: no usable address by the deadline.
+            AgentNotEnabledError, VmNotRunningError: waiting cannot help.
+        """
+        return await self._client._run(self._ops.wait_for_address(vmid, timeout, node, family))
+
+    async def networks_many(self, vmids: Sequence[int]) -> dict[int, GuestNetwork | PveError]:
+        """Read many VMs' interfaces; a VM whose agent fails maps to its error, the others still come."""
+        return await self._client._run(self._ops.networks_many(vmids))

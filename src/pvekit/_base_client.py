@@ -20,6 +20,7 @@ from ._connection import (
 )
 from ._core import RawResponse, Send, Session
 from ._exceptions import InvalidInputError, TransportError
+from ._monitor_ops import AgentOps, MetricsOps, RrdOps
 from ._task_ops import TaskOps
 from ._vm_ops import VmOps
 
@@ -76,6 +77,9 @@ class BaseClient:
         )
         self._vm_ops = VmOps(self._session)
         self._task_ops = TaskOps(self._session, self._vm_ops)
+        self._metric_ops = MetricsOps(self._session, self._vm_ops)
+        self._rrd_ops = RrdOps(self._session, self._vm_ops)
+        self._agent_ops = AgentOps(self._session, self._vm_ops)
 
     @property
     def base_url(self) -> str:

@@ -238,3 +238,16 @@ class TaskTimeoutError(PveError):
             f"task {upid} still {last_status} after {timeout_seconds:g} s; "
             "wait again with a longer timeout, or stop the task"
         )
+
+
+class AddressWaitTimeoutError(PveError, TimeoutError):
+    """No usable address appeared before the wait's deadline."""
+
+    def __init__(self, vmid: int, timeout_seconds: float, last_problem: str) -> None:
+        self.vmid = vmid
+        self.timeout_seconds = timeout_seconds
+        self.last_problem = last_problem
+        super().__init__(
+            f"VM {vmid} had no usable IP address after {timeout_seconds:g} s ({last_problem}); "
+            "check that the guest agent runs in the VM and its network is up, or wait longer"
+        )
