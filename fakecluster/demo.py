@@ -64,8 +64,9 @@ DEMO_VMS: tuple[DemoVm, ...] = (
 def guest_agent_results(index: int, demo: DemoVm) -> dict[str, object]:
     """Return the guest agent results of a demo VM, for FakeVm.agent.
 
-    The guest addresses are in 127.0.0.0/8 because this project's tests and demos name no address outside
-    loopback. fakepve 0.5.0's default interface list would contain 192.0.2.10.
+    The addresses are data the fake reports, never contacted: 192.0.2.0/24 and 2001:db8::/32
+    are reserved for documentation (RFC 5737, RFC 3849). Each VM also has a link-local IPv6
+    address and a docker0 interface without addresses, as real guests do.
     """
     mac = f"bc:24:11:00:00:{index + 1:02x}"
     return {
@@ -80,9 +81,12 @@ def guest_agent_results(index: int, demo: DemoVm) -> dict[str, object]:
                 "name": "eth0",
                 "hardware-address": mac,
                 "ip-addresses": [
-                    {"ip-address": f"127.0.10.{index + 1}", "ip-address-type": "ipv4", "prefix": 8}
+                    {"ip-address": f"192.0.2.{index + 10}", "ip-address-type": "ipv4", "prefix": 24},
+                    {"ip-address": f"2001:db8::{index + 10:x}", "ip-address-type": "ipv6", "prefix": 64},
+                    {"ip-address": f"fe80::be24:11ff:fe00:{index + 1:x}", "ip-address-type": "ipv6", "prefix": 64},
                 ],
             },
+            {"name": "docker0", "hardware-address": f"02:42:00:00:00:{index + 1:02x}"},
         ],
     }
 

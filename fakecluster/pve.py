@@ -15,12 +15,12 @@ LOOPBACK_HOST = "127.0.0.1"
 
 # Seconds per point of each rrddata timeframe, 70 points each, as pmxcfs (pve-cluster's status.c) creates
 # the pve2-vm RRD files: a 60 s step consolidated by 1, 30, 180, 720 and 10080.
-# NOTE: PVE 9 may serve finer archives for some timeframes; this fake keeps the 70-point layout.
+# NOTE: PVE 9 may serve finer archives for some timeframes, but this fake keeps the 70-point layout.
 RRD_STEPS = {"hour": 60, "day": 1800, "week": 10800, "month": 43200, "year": 604800}
 RRD_POINTS = 70
 
-# Seconds after its interval ends before a point carries values. rrdcached writes pvestatd's values late,
-# so a real node's newest one or two points have only 'time'.
+# Seconds after its interval ends before a point carries values. pmxcfs sends updates through rrdcached,
+# which writes them late, so a real node's newest one or two points usually have only 'time'.
 RRD_FLUSH_DELAY = 30
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,10 +63,11 @@ def rrd_points(tracked: TrackedVm, usage: dict[str, Any], timeframe: str, now: f
 class WorkloadPve(FakePve):
     """A FakePve whose VMs' usage counters grow at known rates, with GET .../qemu/{vmid}/rrddata to match.
 
-    Every VM added with ``add_vm`` is tracked in ``workload``, and so is every VM the API creates or
-    clones, idle and with a history that starts when the fake first sees it. Counters refresh right before
-    each request's handler runs and again after it, so they are exact at request time and a power change
-    made by the request enters the history at once.
+    Every VM added with ``add_vm`` is tracked in ``workload``. So is every VM that the API creates or
+    clones: idle, with a history that starts at the end of the request that made it.
+
+    Counters refresh right before each request's handler runs and again after it, so they are exact at
+    request time and a power change made by the request enters the history at once.
     """
 
     def __init__(

@@ -56,7 +56,7 @@ def config_memory_bytes(config: dict[str, object]) -> int:
     text = str(config.get("memory", DEFAULT_MEMORY_MIB))
     match = re.search(r"(?:^|current=)(\d+)", text)
     if match is None:
-        raise ValueError(f"invalid memory value {text!r} in VM config; expected [current=]<MiB>")
+        raise ValueError(f"invalid memory value {text!r} in VM config, expected [current=]<MiB>")
     return int(match.group(1)) * MIB
 
 
@@ -84,7 +84,7 @@ class TrackedVm:
         return None
 
     def refresh(self, now: float) -> None:
-        """Bring the counters, CPU and memory in ``vm.stats`` up to ``now`` and note any power state change.
+        """Bring the counters, CPU and memory in ``vm.stats`` up to ``now``, and note a power state change.
 
         The time since the previous refresh counts in the state seen then, so a change made by a request is
         exact when a refresh follows that request.
@@ -107,10 +107,11 @@ class TrackedVm:
         stats = vm.stats
         if state == "stopped":
             # PVE reports no usage for a stopped VM.
-            stats.update(cpu=0, mem=0, **dict.fromkeys(COUNTERS, 0))
+            stats.update(cpu=0, mem=0, memhost=0, **dict.fromkeys(COUNTERS, 0))
             return
         stats["cpu"] = self.rates.cpu if state == "running" else 0.0
-        stats["mem"] = self.mem
+        # memhost is PVE 9's host-side view of the same memory.
+        stats["mem"] = stats["memhost"] = self.mem
         for key in COUNTERS:
             stats[key] = int(getattr(self.rates, key) * self.active_seconds)
 

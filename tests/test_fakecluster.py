@@ -337,15 +337,41 @@ def test_demo_cluster_contents(cluster: FakeCluster) -> None:
                 assert with_values == [], demo.name
 
 
-def test_demo_guest_agent_addresses_are_loopback(cluster: FakeCluster) -> None:
+def test_demo_guest_agent_addresses_are_documentation_ranges(cluster: FakeCluster) -> None:
     token = build_demo(cluster)
     with_agent = [demo for demo in DEMO_VMS if demo.agent and demo.running]
     assert with_agent
+    documentation = [ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::/32")]
 
     with open_client(cluster, token) as client:
         for demo in with_agent:
             path = f"/nodes/{demo.node}/qemu/{demo.vmid}/agent/network-get-interfaces"
             interfaces = get_data(client, path)["result"]
-            addresses = [entry["ip-address"] for item in interfaces for entry in item["ip-addresses"]]
+            addresses = [
+                ipaddress.ip_address(entry["ip-address"])
+                for item in interfaces
+                for entry in item.get("ip-addresses", [])
+            ]
             assert addresses, demo.name
-            assert all(ipaddress.ip_address(address).is_loopback for address in addresses), demo.name
+            for address in addresses:
+                reserved = address.is_loopback or address.is_link_local
+                assert reserved or any(address in network for network in documentation), (demo.name, address)
+
+
+def test_vm_created_through_api_is_tracked_idle(cluster: FakeCluster, api: httpx.Client) -> None:
+    created = api.post("/nodes/pve1/qemu", data={"vmid": "120", "name": "new01", "memory": "1024"})
+    assert created.status_code == 200, created.text
+    started = api.post("/nodes/pve1/qemu/120/status/start")
+    assert started.status_code == 200, started.text
+
+    status = get_data(api, "/nodes/pve1/qemu/120/status/current")
+    points = get_data(api, "/nodes/pve1/qemu/120/rrddata", timeframe="hour")
+
+    assert status["status"] == "running"
+    assert status["cpu"] == 0
+    for key in COUNTERS:
+        assert status[key] == 0, key
+    assert status["mem"] == 512 * 1024 * 1024
+    assert len(points) == RRD_POINTS
+    assert all(set(point) == {"time"} for point in points)
+    assert cluster.pve.workload[120].rates == Rates()

@@ -1,0 +1,122 @@
+"""Mapping of HTTP error responses to exceptions (C13, C14, C17, C18 server side) and the retry policy."""
+
+from __future__ import annotations
+
+import http.client
+
+import pytest
+
+from pvekit import (
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    NodeUnreachableError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProxyError,
+    PveConnectionError,
+    PveTimeoutError,
+    RRDError,
+    ServerError,
+)
+from pvekit._core import backoff_seconds, error_from_response, should_retry
+from tests.scripted import response
+
+
+@pytest.mark.parametrize("code", [595, 596, 599])
+def test_nonstandard_codes_keep_reason(code: int) -> None:
+    # The standard table has no entry for these; looking one up is what crashed other clients.
+    assert http.client.responses.get(code) is None
+    reason = (
+        "Broken pipe" if code == 596 else "Errors during connection establishment, proxy handshake: No route to host"
+    )
+
+    error = error_from_response("GET", "/nodes/pve2/qemu", response(code, reason=reason))
+
+    assert error.status_code == code
+    assert error.reason == reason
+    assert error.message == reason
+    assert isinstance(error, ProxyError)
+    assert not isinstance(error, AuthenticationError)
+
+
+def test_595_and_596_are_node_unreachable() -> None:
+    assert isinstance(error_from_response("GET", "/x", response(596, reason="Broken pipe")), NodeUnreachableError)
+    assert isinstance(error_from_response("GET", "/x", response(595, reason="No route to host")), NodeUnreachableError)
+    assert not isinstance(error_from_response("GET", "/x", response(599, reason="other")), NodeUnreachableError)
+
+
+def test_bad_request_keeps_parameter_errors() -> None:
+    body = {
+        "data": None,
+        "errors": {"limit": "property is not defined in schema and the schema does not allow additional properties"},
+    }
+
+    error = error_from_response("GET", "/cluster/tasks", response(400, body, reason="Parameter verification failed."))
+
+    assert isinstance(error, BadRequestError)
+    assert error.errors == {"limit": body["errors"]["limit"]}
+    assert "limit" in str(error)
+
+
+def test_401_and_403_are_distinct() -> None:
+    unauthorized = error_from_response(
+        "GET", "/nodes", response(401, reason="no such token 'TOKENID' for user 'dev@pve'")
+    )
+    denied = {"data": None, "message": "Permission check failed (/vms/100, VM.PowerMgmt)\n"}
+    start = "/nodes/pve1/qemu/100/status/start"
+    forbidden = error_from_response("POST", start, response(403, denied, reason="Forbidden"))
+
+    assert isinstance(unauthorized, AuthenticationError)
+    assert "TOKENID" in unauthorized.message
+    assert isinstance(forbidden, PermissionDeniedError)
+    assert forbidden.acl_path == "/vms/100"
+    assert forbidden.privilege == "VM.PowerMgmt"
+    assert forbidden.message == "Permission check failed (/vms/100, VM.PowerMgmt)"
+
+
+def test_500_keeps_message_and_rrd_error_has_its_type() -> None:
+    rrd = "RRD error: No DS called 'AVERAGE' in '/var/lib/rrdcached/db/pve-vm-9.0/100'"
+    body = {"message": rrd + "\n", "data": None}
+
+    error = error_from_response("GET", "/nodes/pve1/qemu/100/rrddata", response(500, body, reason=rrd))
+    generic = error_from_response("GET", "/x", response(500, {"message": "cluster not ready - no quorum?\n"}))
+
+    assert isinstance(error, RRDError)
+    assert error.message == rrd
+    assert type(generic) is ServerError
+    assert generic.message == "cluster not ready - no quorum?"
+
+
+def test_404_is_not_found() -> None:
+    assert isinstance(error_from_response("GET", "/x", response(404, reason="Not Found")), NotFoundError)
+
+
+def test_error_without_body_uses_status_line() -> None:
+    error = error_from_response("GET", "/x", response(502, raw=b"<html>bad gateway</html>", reason="Bad Gateway"))
+
+    assert isinstance(error, ApiError)
+    assert error.message == "Bad Gateway"
+
+
+@pytest.mark.parametrize("code", [502, 503, 595, 596])
+def test_get_retried_on_gateway_and_proxy_codes(code: int) -> None:
+    assert should_retry("GET", 0, 2, response(code))
+    assert not should_retry("GET", 2, 2, response(code))
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_writes_never_retried(method: str) -> None:
+    assert not should_retry(method, 0, 2, response(503))
+    assert not should_retry(method, 0, 2, PveConnectionError("reset"))
+
+
+def test_get_retried_on_connection_error_not_timeout() -> None:
+    assert should_retry("GET", 0, 2, PveConnectionError("reset"))
+    assert not should_retry("GET", 0, 2, PveTimeoutError("slow"))
+    assert not should_retry("GET", 0, 2, response(500))
+    assert not should_retry("GET", 0, 2, response(401))
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_seconds(n) for n in range(6)] == [0.25, 0.5, 1.0, 2.0, 4.0, 4.0]

@@ -1,0 +1,202 @@
+"""Tasks: waiting against a deadline, logs, listings with paging (C21), replayed task answers (C06, C07, C19)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fakecluster import FakeCluster
+from pvekit import PveConnectionError, TaskTimeoutError
+from pvekit._clock import Clock
+from pvekit._core import Send, Session
+from pvekit._task_ops import MAX_POLL_SECONDS, TaskOps
+from pvekit._vm_ops import VmOps
+from tests.conftest import Api, FakeClock
+from tests.scripted import drive, response, sends
+
+C06_UPID = "UPID:pve1:00007323:001036A5:6419CAF8:qmstart:100:root@pam:"
+C06_STATUS = {
+    "upid": C06_UPID, "node": "pve1", "pid": 29475, "pstart": 1062565, "starttime": 1679411960,
+    "type": "qmstart", "id": "100", "user": "root@pam", "status": "stopped", "exitstatus": "WARNINGS: 1",
+}  # fmt: skip
+C06_LOG = [
+    {"n": 1, "t": "WARN: no efidisk configured! Using temporary efivars disk."},
+    {"n": 2, "t": "TASK WARNINGS: 1"},
+]
+C07_UPID = "UPID:pve1:000D7AA2:08D5A17C:63DF62A5:vzclone:200:root@pam!api_token:"
+C07_STATUS = {
+    "upid": C07_UPID, "node": "pve1", "pid": 883362, "pstart": 148218236, "starttime": 1675584165,
+    "type": "vzclone", "id": "200", "user": "root@pam", "tokenid": "api_token", "status": "running",
+}  # fmt: skip
+
+
+def ops(clock: Clock | None = None) -> TaskOps:
+    session = Session(clock=clock or FakeClock(), max_retries=2, auth_id="root@pam!ci", concurrency=4)
+    return TaskOps(session, VmOps(session))
+
+
+def test_warnings_task_succeeds_with_warning_lines() -> None:
+    result, effects = drive(
+        ops().wait(C06_UPID, 30), [response(200, {"data": C06_STATUS}), response(200, {"data": C06_LOG})]
+    )
+
+    assert result.status.succeeded is True
+    assert result.warnings == 1
+    assert result.warning_lines == ("WARN: no efidisk configured! Using temporary efivars disk.", "TASK WARNINGS: 1")
+    assert sends(effects)[0] == ("GET", f"/nodes/pve1/tasks/{C06_UPID}/status")
+
+
+def test_running_task_keeps_polling_then_finishes() -> None:
+    finished = dict(C07_STATUS, status="stopped", exitstatus="OK")
+    replies = [response(200, {"data": C07_STATUS})] * 3 + [response(200, {"data": finished})]
+
+    result, effects = drive(ops().wait(C07_UPID, 60), replies)
+
+    assert result.status.succeeded is True
+    assert result.status.auth_id == "root@pam!api_token"
+    assert len(sends(effects)) == 4
+
+
+def test_unexpected_status_is_failure() -> None:
+    failed = dict(C06_STATUS, exitstatus="unexpected status")
+    log = [{"n": 1, "t": "starting"}]
+
+    with pytest.raises(Exception, match="unexpected status"):
+        drive(ops().wait(C06_UPID, 30), [response(200, {"data": failed}), response(200, {"data": log})])
+
+
+async def test_wait_times_out_against_deadline(timed_api: Api, cluster: FakeCluster, clock: FakeClock) -> None:
+    cluster.pve.time_scale = 1.0
+    vm = cluster.pve.add_vm(100, "web01", node="pve1", status="running")
+    vm.shutdown_secs = 3600
+    task = await timed_api.call(lambda pve: pve.vms.shutdown(100, timeout=3600))
+
+    with pytest.raises(TaskTimeoutError) as caught:
+        await timed_api.call(lambda pve: task.wait(timeout=20))
+
+    assert caught.value.upid == task.upid
+    assert caught.value.last_status == "running"
+    assert sum(clock.sleeps) == pytest.approx(20, abs=1)
+    assert clock.sleeps[1] > clock.sleeps[0]
+    assert max(clock.sleeps) <= MAX_POLL_SECONDS
+    assert "still running after 20 s" in str(caught.value)
+
+
+async def test_wait_returns_promptly_when_done(timed_api: Api, cluster: FakeCluster, clock: FakeClock) -> None:
+    cluster.pve.add_vm(101, "db01", node="pve1", status="stopped")
+    task = await timed_api.call(lambda pve: pve.vms.start(101))
+
+    result = await timed_api.call(lambda pve: task.wait(timeout=60))
+
+    assert result.status.succeeded
+    assert clock.sleeps == []
+
+
+async def test_wait_rejects_non_positive_timeout(api: Api, cluster: FakeCluster) -> None:
+    with pytest.raises(ValueError, match="positive"):
+        await api.call(lambda pve: pve.tasks.wait(C06_UPID, timeout=0))
+
+
+async def test_task_status_and_log(api: Api, cluster: FakeCluster) -> None:
+    cluster.pve.add_vm(101, "db01", node="pve1", status="stopped")
+    task = await api.call(lambda pve: pve.vms.start(101))
+    await api.call(lambda pve: task.wait(timeout=10))
+
+    status = await api.call(lambda pve: pve.tasks.status(task.upid))
+    lines = await api.call(lambda pve: pve.tasks.log(task.upid))
+    tail = await api.call(lambda pve: pve.tasks.log(task.upid, start=len(lines) - 1))
+
+    assert status.finished and status.exitstatus == "OK"
+    assert lines[-1] == "TASK OK"
+    assert tail == ["TASK OK"]
+
+
+async def test_node_task_history_is_paged(api: Api, cluster: FakeCluster) -> None:
+    cluster.pve.add_vm(101, "db01", node="pve1", status="stopped")
+    for _ in range(137):
+        cluster.call(cluster.pve.task("pve1", "qmstart", 101, "root@pam", _no_work))
+    before = len(cluster.pve.requests)
+
+    tasks = await api.call(lambda pve: pve.tasks.list("pve1"))
+
+    assert len(tasks) == 137
+    assert len(cluster.pve.requests) - before == 3
+    assert all(task.node == "pve1" for task in tasks)
+
+
+async def test_vm_tasks_found_on_its_node(api: Api, cluster: FakeCluster) -> None:
+    cluster.pve.add_vm(101, "db01", node="pve2", status="stopped")
+    task = await api.call(lambda pve: pve.vms.start(101))
+
+    listed = await api.call(lambda pve: pve.tasks.list(vmid=101))
+
+    assert [summary.upid for summary in listed] == [task.upid]
+    assert listed[0].auth_id == "root@pam!pvekit-test"
+
+
+async def _no_work() -> None:
+    return None
+
+
+def test_cluster_tasks_sent_without_limit() -> None:
+    _, effects = drive(ops().cluster_list(), [response(200, {"data": []})])
+
+    assert effects == [Send("GET", "/cluster/tasks", ())]
+
+
+def test_node_tasks_follow_total() -> None:
+    rows = [{"upid": C06_UPID, "node": "pve1", "type": "qmstart", "starttime": 1, "endtime": 2, "status": "OK"}]
+    replies = [
+        response(200, {"data": rows * 50, "total": 137}),
+        response(200, {"data": rows * 50, "total": 137}),
+        response(200, {"data": rows * 37, "total": 137}),
+    ]
+
+    tasks, effects = drive(ops().node_tasks("pve1"), replies)
+
+    assert len(tasks) == 137
+    starts = [dict(effect.params)["start"] for effect in effects if isinstance(effect, Send)]
+    assert starts == ["0", "50", "100"]
+    assert all(dict(effect.params)["source"] == "all" for effect in effects if isinstance(effect, Send))
+
+
+START_UPID = "UPID:pve1:00001000:00002000:6419CAF8:qmstart:105:root@pam!ci:"
+
+
+def vm_ops() -> VmOps:
+    session = Session(clock=FakeClock(), max_retries=2, auth_id="root@pam!ci", concurrency=4)
+    session.node_of[105] = "pve1"
+    return VmOps(session)
+
+
+def test_lost_power_answer_finds_started_task() -> None:
+    task_row = {"upid": START_UPID, "node": "pve1", "type": "qmstart", "id": "105", "user": "root@pam",
+                "tokenid": "ci", "starttime": 1679411960}  # fmt: skip
+
+    upid, effects = drive(vm_ops().start(105), [PveConnectionError("reset"), response(200, {"data": [task_row]})])
+
+    assert upid == START_UPID
+    assert sends(effects) == [("POST", "/nodes/pve1/qemu/105/status/start"), ("GET", "/nodes/pve1/tasks")]
+    lookup = dict(effects[1].params)
+    assert lookup["vmid"] == "105"
+    assert lookup["source"] == "all"
+    assert lookup["typefilter"] == "qmstart"
+
+
+def test_lost_power_answer_without_task_sends_once_more() -> None:
+    replies = [PveConnectionError("reset"), response(200, {"data": []}), response(200, {"data": START_UPID})]
+
+    upid, effects = drive(vm_ops().start(105), replies)
+
+    assert upid == START_UPID
+    assert [method for method, _ in sends(effects)] == ["POST", "GET", "POST"]
+
+
+def test_get_retried_once_after_reset_on_stale_connection() -> None:
+    session = Session(clock=FakeClock(), max_retries=2, auth_id=None, concurrency=4)
+    status = {"vmid": 105, "status": "running", "qmpstatus": "running"}
+
+    data, effects = drive(session.get("/nodes/pve1/lxc/105/status/current"),
+                          [PveConnectionError("reset before response"), response(200, {"data": status})])  # fmt: skip
+
+    assert data == status
+    assert len(sends(effects)) == 2
