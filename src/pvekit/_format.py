@@ -8,12 +8,13 @@ _IEC_UNITS = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
 _SI_UNITS = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
 
 
-def _scale(value: float, si: bool) -> tuple[float, str]:
+def _scale(value: float, si: bool, precision: int) -> tuple[float, str]:
     base = 1000.0 if si else 1024.0
     prefixes = _SI_UNITS if si else _IEC_UNITS
     index = 0
     magnitude = abs(value)
-    while magnitude >= base and index < len(prefixes) - 1:
+    # Compare the rounded value, so 1023.999 B becomes 1.00 KiB rather than 1024.00 B.
+    while round(magnitude, precision) >= base and index < len(prefixes) - 1:
         magnitude /= base
         index += 1
     return math.copysign(magnitude, value), prefixes[index]
@@ -22,7 +23,7 @@ def _scale(value: float, si: bool) -> tuple[float, str]:
 def _render(value: float | None, unit: str, si: bool, precision: int) -> str:
     if value is None or math.isnan(value):
         return "n/a"
-    scaled, prefix = _scale(float(value), si)
+    scaled, prefix = _scale(float(value), si, precision)
     if not prefix and float(scaled).is_integer():
         return f"{int(scaled)} {unit}"
     return f"{scaled:.{precision}f} {prefix}{unit}"
