@@ -1,0 +1,1 @@
+"""The demo behind `make demo`: pvekit against a local fake PVE cluster."""
