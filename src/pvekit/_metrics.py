@@ -29,7 +29,7 @@ class Counters:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Counters:
-        """Read the four counters from a status or resource answer."""
+        """Read the four counters from a status or resource response."""
         return cls(
             to_int(data.get("netin")),
             to_int(data.get("netout")),
@@ -220,8 +220,8 @@ class ClusterRates:
     """Rates of every guest between two cluster snapshots.
 
     ``offline_nodes`` lists nodes whose guests PVE reports with status
-    ``unknown`` (the node is down or out of the cluster's quorum); those guests
-    have no rates while the other nodes' guests do.
+    ``unknown`` because the node is down or out of the cluster's quorum. Those
+    guests have no rates, while the other nodes' guests do.
     """
 
     rates: Mapping[int, Rates]

@@ -1,7 +1,7 @@
-"""Typed models of PVE's VM answers, each built by one ``from_api`` constructor.
+"""Typed models of PVE's VM responses, each built by one ``from_api`` constructor.
 
 The constructors accept numbers sent as strings, ignore keys they do not know
-(the whole answer stays in ``raw``) and never fail on a missing optional field.
+(the whole response stays in ``raw``) and never fail on a missing optional field.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from ._values import (
 
 GuestKind = Literal["qemu", "lxc"]
 
-# QMP run states in which the guest's CPUs do not run; "suspended" is a guest
-# in ACPI S3, "postmigrate" the source side of a finished migration.
+# QMP run states in which the guest's CPUs do not run. "suspended" is a guest
+# in ACPI S3, and "postmigrate" is the source side of a finished migration.
 _PAUSED_QMP_STATES = frozenset({"paused", "suspended", "prelaunch", "postmigrate"})
 
 
 class PowerState(str, enum.Enum):
-    """What a guest is doing, as far as the answer it came from can tell.
+    """What a guest is doing, as far as the response it came from shows.
 
     PVE keeps ``status: running`` for a paused VM; only ``qmpstatus`` (sent by
     ``status/current``, not by listings) says ``paused``.
@@ -42,8 +42,8 @@ class PowerState(str, enum.Enum):
     STOPPED = "stopped"
     # Stopped with its RAM saved to disk (lock "suspended"); start resumes it.
     HIBERNATED = "hibernated"
-    # A listing row says running but carries no qmpstatus: the VM may be paused.
-    # Read status/current to know.
+    # A listing row reports running but carries no qmpstatus, so the VM may be
+    # paused. Read status/current to know.
     RUNNING_OR_PAUSED = "running (pause state unknown)"
     # The node is offline or the status is one PVE added later.
     UNKNOWN = "unknown"
@@ -205,7 +205,7 @@ class VmStatus:
             status=status,
             qmpstatus=qmpstatus,
             # status/current always has qmpstatus on PVE 7.4 and later; a missing one
-            # means an older or unusual answer, which stays "pause state unknown".
+            # means an older or unusual response, which stays "pause state unknown".
             power_state=PowerState.from_api(status, qmpstatus, lock),
             uptime_seconds=to_int(data.get("uptime")),
             cpu=CpuUsage(to_float(data.get("cpu")), to_float(data.get("cpus", data.get("maxcpu")))),

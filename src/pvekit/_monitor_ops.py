@@ -161,7 +161,7 @@ class AgentOps:
         """Read ``agent/network-get-interfaces``.
 
         Raises AgentNotEnabledError, AgentNotRunningError or VmNotRunningError for
-        the three ways the agent cannot answer.
+        the three ways the agent can fail to respond.
         """
         vmid = check_vmid(vmid)
 
@@ -189,7 +189,7 @@ class AgentOps:
 
         It waits for one address, never for every interface: guests with
         docker or veth interfaces always have some without one. An agent that
-        is not running yet is waited for; an agent that is not enabled, or a
+        is not running yet is waited for. An agent that is not enabled, or a
         stopped VM, raises at once because waiting cannot help.
         """
         if not timeout_seconds > 0:

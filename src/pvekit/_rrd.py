@@ -13,7 +13,7 @@ from ._values import to_float, to_int
 
 Timeframe = Literal["hour", "day", "week", "month", "year", "decade"]
 ConsolidationFunction = Literal["AVERAGE", "MAX"]
-# "decade" exists from PVE 9 on; older releases answer it with HTTP 400.
+# "decade" exists from PVE 9 on, and older releases reject it with HTTP 400.
 TIMEFRAMES: tuple[str, ...] = ("hour", "day", "week", "month", "year", "decade")
 CONSOLIDATION_FUNCTIONS: tuple[str, ...] = ("AVERAGE", "MAX")
 

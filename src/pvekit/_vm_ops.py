@@ -38,7 +38,7 @@ TASK_TYPES: Mapping[str, str] = {
     "resume": "qmresume",
 }
 # Seconds of clock difference between this machine and the node that are
-# tolerated when looking for a task started by a request whose answer was lost.
+# tolerated when looking for a task started by a request whose response was lost.
 CLOCK_SKEW_SECONDS = 2
 
 _MISSING_CONFIG = re.compile(r"Configuration file '[^']*/(qemu-server|lxc)/(\d+)\.conf' does not exist")
@@ -241,13 +241,13 @@ class VmOps:
             try:
                 reply = yield from self._session.request("POST", path, params)
             except PveConnectionError:
-                # The request may have reached PVE even though no answer came back,
+                # The request may have reached PVE even though no response came back,
                 # so look for the task before sending it again.
                 upid = yield from self._task_started_since(on, vmid, TASK_TYPES[action], sent_at)
                 if upid is not None:
-                    logger.info("%s of VM %d: answer lost, found its task %s", action, vmid, upid)
+                    logger.info("%s of VM %d: response lost, found its task %s", action, vmid, upid)
                     return upid
-                logger.info("%s of VM %d: answer lost and no task started; sending it again", action, vmid)
+                logger.info("%s of VM %d: response lost and no task started; sending it again", action, vmid)
                 reply = yield from self._session.request("POST", path, params)
             return str(reply.data)
 
