@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pvekit import CpuUsage, ExitStatus, Guest, PowerState, TaskStatus, VmConfig, VmStatus
+from pvekit import (
+    CpuUsage,
+    ExitStatus,
+    Guest,
+    PowerState,
+    TaskStatus,
+    VmConfig,
+    VmStatus,
+    parse_guest_id,
+    vmid_from_task_id,
+)
 
 PAUSED_STATUS = {
     "vmid": 100, "name": "web01", "status": "running", "qmpstatus": "paused", "uptime": 3600,
@@ -189,3 +199,34 @@ def test_exit_status_classification(text: str, succeeded: bool, warnings: int) -
     assert outcome.succeeded is succeeded
     assert outcome.warnings == warnings
     assert outcome.text == text
+
+
+def test_vmid_number_or_string_is_int() -> None:
+    status = VmStatus.from_api({"vmid": 100, "status": "running", "name": "web01"}, "pve1", 100)
+    container = Guest.from_api({"vmid": "101", "type": "lxc", "status": "running", "name": "ct01"})
+
+    assert status.vmid == 100
+    assert container.vmid == 101
+    assert isinstance(container.vmid, int)
+    assert container.kind == "lxc"
+
+
+def test_task_id_stays_text() -> None:
+    status = TaskStatus.from_api({"id": "100", "type": "qmstart", "status": "stopped", "exitstatus": "OK"}, UPID_100)
+
+    assert status.id == "100"
+    assert status.vmid == 100
+    assert vmid_from_task_id("100") == 100
+    assert vmid_from_task_id("") is None
+    assert vmid_from_task_id("local-lvm") is None
+
+
+def test_resource_id_parsed() -> None:
+    assert parse_guest_id("qemu/100") == ("qemu", 100)
+    assert parse_guest_id("lxc/101") == ("lxc", 101)
+    with pytest.raises(ValueError, match="qemu/VMID"):
+        parse_guest_id("node/pve1")
+    assert Guest.from_api({"id": "lxc/200", "vmid": 200}).kind == "lxc"
+
+
+UPID_100 = "UPID:pve1:00007323:001036A5:6419CAF8:qmstart:100:root@pam:"

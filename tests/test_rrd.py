@@ -10,8 +10,12 @@ import pytest
 
 from fakecluster import FakeCluster, Rates
 from pvekit import InvalidInputError, RRDError, mean
+from pvekit._core import Session
+from pvekit._monitor_ops import RrdOps
 from pvekit._rrd import newest_with_values, parse_series
-from tests.conftest import Api
+from pvekit._vm_ops import VmOps
+from tests.conftest import Api, FakeClock
+from tests.scripted import drive, response
 
 C11_ROWS = [
     {"time": 1710000000, "maxcpu": 8, "cpu": 0.0114016215025843, "mem": 1128350173.86667, "maxmem": 2097152000,
@@ -167,3 +171,14 @@ async def test_current_many_keeps_going_past_errors(api: Api, cluster: FakeClust
 
     assert results[100].netin_per_second == 100
     assert isinstance(results[101], RRDError)
+
+
+def test_timeframe_and_cf_are_separate_query_parameters() -> None:
+    session = Session(clock=FakeClock(), max_retries=0, auth_id=None, concurrency=1)
+    session.node_of[100] = "HomeNet"
+
+    points, effects = drive(RrdOps(session, VmOps(session)).series(100, "day", "MAX"), [response(200, {"data": []})])
+
+    assert points == []
+    assert effects[0].path == "/nodes/HomeNet/qemu/100/rrddata"
+    assert effects[0].params == (("timeframe", "day"), ("cf", "MAX"))

@@ -200,3 +200,15 @@ def test_get_retried_once_after_reset_on_stale_connection() -> None:
 
     assert data == status
     assert len(sends(effects)) == 2
+
+
+async def test_running_task_can_be_stopped(api: Api, cluster: FakeCluster) -> None:
+    cluster.pve.time_scale = 1.0
+    vm = cluster.pve.add_vm(100, "web01", node="pve1", status="running")
+    vm.shutdown_secs = 3600
+    task = await api.call(lambda pve: pve.vms.shutdown(100, timeout=3600))
+
+    await api.call(lambda pve: task.stop())
+
+    deletes = [path for method, path, _ in cluster.pve.requests if method == "DELETE"]
+    assert deletes == [f"/api2/json/nodes/pve1/tasks/{task.upid}"]

@@ -58,9 +58,9 @@ from ._metrics import (
     RateTracker,
     compute_rates,
 )
-from ._models import CpuUsage, Disk, Guest, NetDevice, NicCounters, PowerState, VmConfig, VmStatus
+from ._models import CpuUsage, Disk, Guest, NetDevice, NicCounters, PowerState, VmConfig, VmStatus, parse_guest_id
 from ._rrd import CONSOLIDATION_FUNCTIONS, TIMEFRAMES, CurrentRates, RrdPoint, mean
-from ._tasks import ExitStatus, TaskResult, TaskStatus, TaskSummary
+from ._tasks import ExitStatus, TaskResult, TaskStatus, TaskSummary, vmid_from_task_id
 from ._upid import Upid
 from ._vm_ops import GuestListing, NodeFailure
 
@@ -144,5 +144,7 @@ __all__ = [
     "format_bytes",
     "format_bytes_per_sec",
     "mean",
+    "parse_guest_id",
+    "vmid_from_task_id",
     "__version__",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._exceptions import InvalidInputError
 from ._values import (
     freeze,
     parse_size_bytes,
@@ -67,6 +68,19 @@ class PowerState(str, enum.Enum):
         return self is PowerState.RUNNING
 
 
+def parse_guest_id(text: str) -> tuple[GuestKind, int]:
+    """Split a resource id such as ``qemu/100`` or ``lxc/101`` into (kind, VMID).
+
+    Raises:
+        InvalidInputError: the text is not of that form.
+    """
+    kind, slash, number = str(text).partition("/")
+    vmid = to_int(number) if slash else None
+    if kind not in ("qemu", "lxc") or vmid is None:
+        raise InvalidInputError(f"guest id {text!r} is invalid; expected qemu/VMID or lxc/VMID")
+    return ("lxc" if kind == "lxc" else "qemu"), vmid
+
+
 @dataclass(frozen=True, slots=True)
 class CpuUsage:
     """CPU use as PVE reports it: a fraction of the guest's (or node's) CPUs.
@@ -115,7 +129,7 @@ class Guest:
     @classmethod
     def from_api(cls, row: Mapping[str, Any], node: str | None = None) -> Guest:
         """Build from a listing row; ``node`` fills in the node for per-node listings."""
-        kind: GuestKind = "lxc" if row.get("type") == "lxc" else "qemu"
+        kind: GuestKind = "lxc" if row.get("type") == "lxc" or str(row.get("id", "")).startswith("lxc/") else "qemu"
         status = to_str(row.get("status"))
         lock = to_str(row.get("lock"))
         return cls(

@@ -13,6 +13,21 @@ from ._values import freeze, to_int, to_str
 _WARNINGS = re.compile(r"^WARNINGS: (\d+)$")
 
 
+def vmid_from_task_id(task_id: str | None) -> int | None:
+    """Return the VMID a task's ``id`` names, or None; the id is text and may be empty or not a number."""
+    if task_id is None or not task_id.strip().isdigit():
+        return None
+    return int(task_id)
+
+
+def _auth_id(user: str | None, tokenid: str | None) -> str | None:
+    # PVE sends a token's owner in "user" and the token name in "tokenid";
+    # the UPID writes both as user@realm!tokenid.
+    if user and tokenid and "!" not in user:
+        return f"{user}!{tokenid}"
+    return user
+
+
 @dataclass(frozen=True, slots=True)
 class ExitStatus:
     """The meaning of a finished task's ``exitstatus``.
@@ -59,11 +74,7 @@ class TaskStatus:
     @classmethod
     def from_api(cls, data: Mapping[str, Any], upid: str) -> TaskStatus:
         """Build from the ``data`` of a task status answer."""
-        user = to_str(data.get("user"))
-        tokenid = to_str(data.get("tokenid"))
-        # PVE sends a token's owner in "user" and the token name in "tokenid";
-        # the UPID writes both as user@realm!tokenid.
-        auth_id = f"{user}!{tokenid}" if user and tokenid and "!" not in user else user
+        auth_id = _auth_id(to_str(data.get("user")), to_str(data.get("tokenid")))
         exitstatus = to_str(data.get("exitstatus"))
         status = to_str(data.get("status")) or "unknown"
         return cls(
@@ -77,6 +88,11 @@ class TaskStatus:
             starttime=to_int(data.get("starttime")),
             raw=freeze(data),
         )
+
+    @property
+    def vmid(self) -> int | None:
+        """The guest the task is about, when its id is a VMID."""
+        return vmid_from_task_id(self.id)
 
     @property
     def finished(self) -> bool:
@@ -125,19 +141,22 @@ class TaskSummary:
     def from_api(cls, row: Mapping[str, Any]) -> TaskSummary:
         """Build from a listing row."""
         upid = to_str(row.get("upid")) or ""
-        user = to_str(row.get("user"))
-        tokenid = to_str(row.get("tokenid"))
         return cls(
             upid=upid,
             node=to_str(row.get("node")) or "",
             task_type=to_str(row.get("type")),
             id=to_str(row.get("id")),
-            auth_id=f"{user}!{tokenid}" if user and tokenid and "!" not in user else user,
+            auth_id=_auth_id(to_str(row.get("user")), to_str(row.get("tokenid"))),
             starttime=to_int(row.get("starttime")),
             endtime=to_int(row.get("endtime")),
             status=to_str(row.get("status")),
             raw=freeze(row),
         )
+
+    @property
+    def vmid(self) -> int | None:
+        """The guest the task is about, when its id is a VMID."""
+        return vmid_from_task_id(self.id)
 
     @property
     def running(self) -> bool:
