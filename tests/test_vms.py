@@ -170,3 +170,8 @@ async def test_one_node_down_keeps_the_others(timed_api: Api, cluster: FakeClust
     requests_to_pve2 = [path for _, path, _ in cluster.pve.requests if path == "/api2/json/nodes/pve2/qemu"]
     # The first attempt and the retries after backing off.
     assert len(requests_to_pve2) == 3
+
+
+async def test_container_vmid_named_as_container(api: Api, vms: FakeCluster) -> None:
+    with pytest.raises(VmNotFoundError, match="LXC container"):
+        await api.call(lambda pve: pve.vms.status(200))

@@ -96,6 +96,7 @@ class VmOps:
         rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
         guests = [Guest.from_api(row) for row in rows or [] if isinstance(row, Mapping)]
         self._session.node_of.update((guest.vmid, guest.node) for guest in guests if guest.node)
+        self._session.kind_of.update((guest.vmid, guest.kind) for guest in guests)
         return guests
 
     def locate(self, vmid: int, node: str | None = None) -> Operation[str]:
@@ -121,6 +122,13 @@ class VmOps:
         vmid = check_vmid(vmid)
         explicit = node is not None
         current = yield from self.locate(vmid, node)
+        if self._session.kind_of.get(vmid) == "lxc":
+            raise VmNotFoundError(
+                f"guest {vmid} on {current!r} is an LXC container, not a QEMU VM; "
+                "pvekit's VM calls do not apply to containers",
+                vmid=vmid,
+                node=current,
+            )
         try:
             return (yield from build(current))
         except (ServerError, NotFoundError) as exc:
