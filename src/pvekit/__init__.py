@@ -19,6 +19,7 @@ from ._async_client import (
     AsyncVms,
 )
 from ._auth import ApiToken
+from ._certificate import CertificateInfo, fetch_certificate
 from ._client import Agent, Client, Cluster, ClusterSampler, Metrics, Rrd, Task, Tasks, Vms
 from ._clock import Clock
 from ._exceptions import (
@@ -45,6 +46,7 @@ from ._exceptions import (
     TaskTimeoutError,
     TLSError,
     TransportError,
+    TwoFactorRequiredError,
     VmNotFoundError,
     VmNotRunningError,
 )
@@ -87,6 +89,7 @@ __all__ = [
     "BadRequestError",
     "CONSOLIDATION_FUNCTIONS",
     "CertificateFingerprintMismatch",
+    "CertificateInfo",
     "Client",
     "Clock",
     "Cluster",
@@ -134,6 +137,7 @@ __all__ = [
     "TaskTimeoutError",
     "Tasks",
     "TransportError",
+    "TwoFactorRequiredError",
     "Upid",
     "VmConfig",
     "VmNotFoundError",
@@ -141,6 +145,7 @@ __all__ = [
     "VmStatus",
     "Vms",
     "compute_rates",
+    "fetch_certificate",
     "format_bytes",
     "format_bytes_per_sec",
     "mean",

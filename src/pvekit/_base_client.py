@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Sequence
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -22,6 +24,8 @@ from ._core import RawResponse, Send, Session
 from ._exceptions import InvalidInputError, TransportError
 from ._monitor_ops import AgentOps, MetricsOps, RrdOps
 from ._task_ops import TaskOps
+from ._ticket import TICKET_PATH, OtpCallback, TicketAuth, TicketSession, login_userid
+from ._tls import parse_fingerprints
 from ._vm_ops import VmOps
 
 logger = logging.getLogger("pvekit")
@@ -34,15 +38,20 @@ DEFAULT_CONCURRENCY = 8
 
 
 class BaseClient:
-    """Parses and checks the settings, and holds the I/O-free operations."""
+    """Parses and checks the settings, keeps the I/O-free operations, and builds each request's auth headers."""
 
     def __init__(
         self,
         host: str,
-        token: str | ApiToken,
+        token: str | ApiToken | None = None,
         *,
+        user: str | None = None,
+        password: str | None = None,
+        otp: str | None = None,
+        otp_callback: OtpCallback | None = None,
         verify: bool = True,
         ca_file: str | None = None,
+        fingerprint: str | Sequence[str] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -51,30 +60,34 @@ class BaseClient:
         clock: Clock | None = None,
     ) -> None:
         self._endpoint = parse_host(host)
-        if isinstance(token, str):
-            token = ApiToken.parse(token)
-        elif not isinstance(token, ApiToken):
-            raise InvalidInputError(
-                f"token must be a string user@realm!tokenid=secret or an ApiToken, not {type(token).__name__}"
-            )
-        self._token = token
+        self._clock = clock or Clock()
+        self._token, self._ticket_auth = _credentials(token, user, password, otp, otp_callback, self._clock)
         if max_retries < 0:
             raise InvalidInputError(f"max_retries {max_retries!r} must be 0 or more")
         if concurrency < 1:
             raise InvalidInputError(f"concurrency {concurrency!r} must be at least 1")
-        self._ssl_context: ssl.SSLContext = make_ssl_context(verify, ca_file)
+
+        self._ssl_context: ssl.SSLContext = make_ssl_context(verify, ca_file, parse_fingerprints(fingerprint))
         if not verify:
+            credential = "API token" if self._token is not None else "password and ticket"
             logger.warning(
-                "TLS verification is off for %s: anyone on the path can read the API token. "
-                "Pass ca_file with the cluster's CA (/etc/pve/pve-root-ca.pem) instead",
+                "TLS verification is off for %s: anyone on the path can read the %s. Pass ca_file with "
+                "the cluster's CA (/etc/pve/pve-root-ca.pem), or fingerprint with the SHA-256 fingerprint "
+                "shown under Node > Certificates, instead",
                 self._endpoint.host,
+                credential,
             )
         self._timeout = make_timeout(connect_timeout, read_timeout)
         self._limits = make_limits(max_connections)
-        self._clock = clock or Clock()
-        self._session = Session(
-            clock=self._clock, max_retries=max_retries, auth_id=token.token_id, concurrency=concurrency
-        )
+
+        if self._ticket_auth is not None:
+            self._session: Session = TicketSession(
+                auth=self._ticket_auth, clock=self._clock, max_retries=max_retries, concurrency=concurrency
+            )
+        else:
+            self._session = Session(
+                clock=self._clock, max_retries=max_retries, auth_id=self.auth_id, concurrency=concurrency
+            )
         self._vm_ops = VmOps(self._session)
         self._task_ops = TaskOps(self._session, self._vm_ops)
         self._metric_ops = MetricsOps(self._session, self._vm_ops)
@@ -88,15 +101,24 @@ class BaseClient:
 
     @property
     def auth_id(self) -> str:
-        """The API token's id, ``user@realm!tokenid``, as PVE shows it in tasks."""
-        return self._token.token_id
+        """Who the requests run as: the token id ``user@realm!tokenid``, or ``user@realm`` after a ticket login.
+
+        PVE shows this id in tasks and UPIDs.
+        """
+        if self._token is not None:
+            return self._token.token_id
+        assert self._ticket_auth is not None
+        return self._ticket_auth.userid
 
     def _http_options(self) -> dict[str, Any]:
         # trust_env=False: proxy and certificate variables of the environment do
-        # not change where the token is sent or which CAs are trusted.
+        # not change where credentials are sent or which CAs are trusted.
+        # The cookie jar accepts no cookie, so a cookie reaches PVE only when
+        # _auth_headers() adds it: never with an API token.
         return {
             "base_url": self._endpoint.base_url,
-            "headers": {"Authorization": self._token.authorization_header(), "Accept": "application/json"},
+            "headers": {"Accept": "application/json"},
+            "cookies": CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             "verify": self._ssl_context,
             "timeout": self._timeout,
             "limits": self._limits,
@@ -104,10 +126,22 @@ class BaseClient:
             "follow_redirects": False,
         }
 
+    def _auth_headers(self, send: Send) -> dict[str, str]:
+        """Build one request's credential headers from the current auth state."""
+        if self._ticket_auth is not None:
+            return self._ticket_auth.headers(send.method, send.path)
+        if send.path == TICKET_PATH or self._token is None:
+            # An API token is never sent to the login endpoint.
+            return {}
+        return {"Authorization": self._token.authorization_header()}
+
     def _request_arguments(self, send: Send) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"headers": self._auth_headers(send)}
         if send.method in ("GET", "DELETE"):
-            return {"params": send.params}
-        return {"data": dict(send.params)}
+            arguments["params"] = send.params
+        else:
+            arguments["data"] = dict(send.params)
+        return arguments
 
     def _raw_response(self, response: httpx.Response, started: float) -> RawResponse:
         now = self._clock.monotonic()
@@ -123,5 +157,46 @@ class BaseClient:
     def _failure(self, exc: httpx.HTTPError, send: Send) -> TransportError:
         return transport_error(exc, send.method, self._endpoint.base_url + send.path)
 
+    def _located(self, exc: TransportError, send: Send) -> TransportError:
+        """Fill in the request of an error raised below httpx, such as a fingerprint mismatch in the handshake."""
+        exc.method = exc.method or send.method
+        exc.url = exc.url or self._endpoint.base_url + send.path
+        return exc
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(host={self._endpoint.base_url!r}, token={self._token.token_id!r})"
+        identity = "token" if self._token is not None else "user"
+        return f"{type(self).__name__}(host={self._endpoint.base_url!r}, {identity}={self.auth_id!r})"
+
+
+def _credentials(
+    token: str | ApiToken | None,
+    user: str | None,
+    password: str | None,
+    otp: str | None,
+    otp_callback: OtpCallback | None,
+    clock: Clock,
+) -> tuple[ApiToken | None, TicketAuth | None]:
+    """Check that exactly one kind of credentials is given; return the token or the ticket login state."""
+    if token is not None:
+        if user is not None or password is not None or otp is not None or otp_callback is not None:
+            raise InvalidInputError(
+                "token and user/password exclude each other: an API token needs no login; pass one of them"
+            )
+        return _parse_token(token), None
+    if user is None and password is None:
+        raise InvalidInputError("no credentials given: pass token='user@realm!tokenid=secret', or user= and password=")
+    if user is None:
+        raise InvalidInputError("password given without user; pass user='name@realm' too")
+    if password is None:
+        raise InvalidInputError(f"user {login_userid(user)!r} has no password; pass password= too")
+    return None, TicketAuth(user, password, otp=otp, otp_callback=otp_callback, clock=clock)
+
+
+def _parse_token(token: str | ApiToken) -> ApiToken:
+    if isinstance(token, str):
+        return ApiToken.parse(token)
+    if isinstance(token, ApiToken):
+        return token
+    raise InvalidInputError(
+        f"token must be a string user@realm!tokenid=secret or an ApiToken, not {type(token).__name__}"
+    )

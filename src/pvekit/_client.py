@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -19,13 +20,14 @@ from ._base_client import (
 )
 from ._clock import Clock
 from ._connection import DEFAULT_MAX_CONNECTIONS
-from ._core import Gather, Operation, RawResponse, Send, Sleep
+from ._core import Effect, Exclusive, Operation, RawResponse, Send, Sleep
 from ._exceptions import PveError, TransportError
 from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker
 from ._models import Guest, VmConfig, VmStatus
 from ._monitor_ops import check_interval
 from ._rrd import CurrentRates, RrdPoint
 from ._tasks import TaskResult, TaskStatus, TaskSummary
+from ._ticket import OtpCallback
 from ._upid import Upid
 from ._vm_ops import GuestListing
 
@@ -44,13 +46,27 @@ class Client(BaseClient):
     actions) are never sent again blindly: when a power action's answer is lost
     the client first looks for the task it may have started.
 
+    Give either ``token`` or ``user`` and ``password``. A password login gets a
+    ticket, renews it after an hour (PVE's tickets live two hours), and logs in
+    again once when PVE answers 401.
+
     Args:
         host: ``pve1``, ``pve1:8006``, ``https://pve1:8006``, an IPv4 address or
             ``[2001:db8::10]:8006``. The port defaults to 8006.
         token: ``user@realm!tokenid=secret``, or an ApiToken built from parts.
+        user: ``name@realm`` for a password login; without ``@realm`` the realm is pam.
+        password: the user's password.
+        otp: the current TOTP code, for a user with two-factor login. It serves
+            one login only; a later one (after a 401) needs ``otp_callback``.
+        otp_callback: called without arguments whenever a login needs a second
+            factor; returns the current code.
         verify: verify the server's certificate (default). False logs a warning.
         ca_file: PEM file of the CA to trust instead of the system's, for
             example the cluster's ``/etc/pve/pve-root-ca.pem``.
+        fingerprint: the SHA-256 fingerprint of the node's certificate as PVE
+            shows it under Node > Certificates (``AB:CD:...``, colons and case
+            optional), or several for rotation. It replaces CA and host name
+            checks and is checked before any request byte is sent.
         connect_timeout: seconds to wait for a connection.
         read_timeout: seconds to wait for each response.
         max_retries: how often a failed GET is sent again.
@@ -61,21 +77,28 @@ class Client(BaseClient):
 
     Raises:
         InvalidTokenError: the token is malformed (before any request).
-        InvalidInputError: another setting is invalid.
+        InvalidInputError: another setting is invalid, or the credentials are
+            missing or given twice.
 
     Example:
         >>> with Client("pve1.example.com", token="automation@pve!ci=...") as pve:
         ...     for vm in pve.vms.list():
         ...         print(vm.vmid, vm.name, vm.power_state.value)
+        >>> pinned = Client("pve1.example.com", user="api@pve", password=password, fingerprint="AB:CD:...")
     """
 
     def __init__(
         self,
         host: str,
-        token: str | ApiToken,
+        token: str | ApiToken | None = None,
         *,
+        user: str | None = None,
+        password: str | None = None,
+        otp: str | None = None,
+        otp_callback: OtpCallback | None = None,
         verify: bool = True,
         ca_file: str | None = None,
+        fingerprint: str | Sequence[str] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -86,8 +109,13 @@ class Client(BaseClient):
         super().__init__(
             host,
             token,
+            user=user,
+            password=password,
+            otp=otp,
+            otp_callback=otp_callback,
             verify=verify,
             ca_file=ca_file,
+            fingerprint=fingerprint,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_retries=max_retries,
@@ -96,6 +124,8 @@ class Client(BaseClient):
             clock=clock,
         )
         self._http = httpx.Client(**self._http_options())
+        # Held while a login or renewal runs, so threads sharing the client log in once.
+        self._exclusive_lock = threading.Lock()
         self.vms = Vms(self)
         self.tasks = Tasks(self)
         self.cluster = Cluster(self)
@@ -129,12 +159,15 @@ class Client(BaseClient):
         finally:
             operation.close()
 
-    def _perform(self, effect: Send | Sleep | Gather) -> Any:
+    def _perform(self, effect: Effect) -> Any:
         if isinstance(effect, Send):
             return self._send(effect)
         if isinstance(effect, Sleep):
             self._clock.sleep(effect.seconds)
             return None
+        if isinstance(effect, Exclusive):
+            with self._exclusive_lock:
+                return self._run_captured(effect.operation)
         return [self._run_captured(operation) for operation in effect.operations]
 
     def _run_captured(self, operation: Operation[Any]) -> Any:
@@ -149,6 +182,9 @@ class Client(BaseClient):
             response = self._http.request(send.method, send.path.lstrip("/"), **self._request_arguments(send))
         except httpx.HTTPError as exc:
             return self._failure(exc, send)
+        except TransportError as exc:
+            # Raised inside the TLS handshake, for example a fingerprint mismatch.
+            return self._located(exc, send)
         return self._raw_response(response, started)
 
 

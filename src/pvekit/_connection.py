@@ -5,12 +5,14 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
 
 from ._exceptions import InvalidInputError, PveConnectionError, PveTimeoutError, TLSError, TransportError
+from ._tls import make_pinned_context
 
 logger = logging.getLogger("pvekit")
 
@@ -77,15 +79,28 @@ def _is_bare_ipv6(value: str) -> bool:
         return False
 
 
-def make_ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext:
-    """Build the TLS context: the system's CAs, only ``ca_file``, or no verification.
+def make_ssl_context(verify: bool, ca_file: str | None, fingerprints: Sequence[str] = ()) -> ssl.SSLContext:
+    """Build the TLS context: the system's CAs, only ``ca_file``, pinned fingerprints, or no verification.
 
     Returning our own context means httpx reads no certificate variables
     (SSL_CERT_FILE, REQUESTS_CA_BUNDLE) when ``ca_file`` is given.
 
     Raises:
-        InvalidInputError: ``ca_file`` cannot be read as PEM certificates.
+        InvalidInputError: ``ca_file`` cannot be read as PEM certificates, or
+            the settings contradict each other (a pin with a CA file or with
+            ``verify=False``).
     """
+    if fingerprints:
+        if ca_file is not None:
+            raise InvalidInputError(
+                "fingerprint and ca_file exclude each other: a pinned certificate is checked without a CA; "
+                "drop one of them"
+            )
+        if not verify:
+            raise InvalidInputError(
+                "fingerprint and verify=False exclude each other: the pin is the verification; drop verify=False"
+            )
+        return make_pinned_context(fingerprints)
     if ca_file is not None:
         if not verify:
             raise InvalidInputError("ca_file and verify=False exclude each other; drop one of them")
@@ -137,13 +152,12 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
     if _is_certificate_error(exc):
         return TLSError(
             f"{method} {url}: TLS certificate verification failed ({detail}); pass ca_file with the "
-            "cluster's CA (/etc/pve/pve-root-ca.pem) or pin the certificate's fingerprint",
+            "cluster's CA (/etc/pve/pve-root-ca.pem), or pin the certificate with fingerprint= (Node > Certificates)",
             method=method,
             url=url,
         )
     return PveConnectionError(
-        f"{method} {url}: connection failed ({detail}); check the host name, the port (8006) and "
-        "that pveproxy runs",
+        f"{method} {url}: connection failed ({detail}); check the host name, the port (8006) and that pveproxy runs",
         method=method,
         url=url,
     )

@@ -28,6 +28,7 @@ from ._exceptions import (
     PermissionDeniedError,
     ProxyError,
     PveConnectionError,
+    PveError,
     RRDError,
     ServerError,
     TransportError,
@@ -69,6 +70,18 @@ class Gather:
 
 
 @dataclass(frozen=True, slots=True)
+class Exclusive:
+    """Effect: run one operation while no other Exclusive operation of the same client runs.
+
+    Ticket login and renewal use it, so requests that an AsyncClient runs at
+    once, or threads sharing a Client, log in once rather than each on its
+    own. The runner returns the operation's result or the PveError it raised.
+    """
+
+    operation: Operation[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class RawResponse:
     """An HTTP response as the runner received it, stamped with the clocks at its arrival."""
 
@@ -90,7 +103,7 @@ class Reply:
     received_wall: float
 
 
-Effect = Send | Sleep | Gather
+Effect = Send | Sleep | Gather | Exclusive
 Operation = Generator[Effect, Any, T]
 
 # Statuses after which a GET is sent again: gateway trouble, and pveproxy
@@ -269,6 +282,15 @@ def gather(operations: Sequence[Operation[Any]], limit: int) -> Operation[list[A
 def sleep(seconds: float) -> Operation[None]:
     """Sleep through the client's clock."""
     yield Sleep(seconds)
+
+
+def exclusive(operation: Operation[T]) -> Operation[T]:
+    """Run an operation alone among the client's Exclusive operations; re-raise what it raised."""
+    outcome = yield Exclusive(operation)
+    if isinstance(outcome, PveError):
+        raise outcome
+    result: T = outcome
+    return result
 
 
 VMID_MIN = 100

@@ -11,6 +11,7 @@ PveError
 ├── ApiError                   PVE answered with an HTTP error status
 │   ├── BadRequestError        400, with PVE's per-parameter ``errors``
 │   ├── AuthenticationError    401
+│   │   └── TwoFactorRequiredError   the login needs a second factor that was not given
 │   ├── PermissionDeniedError  403
 │   ├── NotFoundError          404, or a VM or node that does not exist
 │   │   └── VmNotFoundError
@@ -118,6 +119,29 @@ class BadRequestError(ApiError):
 
 class AuthenticationError(ApiError):
     """PVE rejected the credentials (HTTP 401): wrong or expired token, ticket or password."""
+
+
+class TwoFactorRequiredError(AuthenticationError):
+    """The user has two-factor authentication on, and the login got no code for the second factor.
+
+    PVE answers the password step with HTTP 200 and ``NeedTFA``; the login is not complete, so
+    ``status_code`` is 401, as for any rejected login. The error carries no secret.
+
+    Attributes:
+        userid: the user whose login needs the second factor, ``user@realm``.
+        factors: the second-factor types PVE offered (``totp``, ``recovery``, ...), when its
+            challenge names them; otherwise empty.
+    """
+
+    def __init__(
+        self, message: str, *, userid: str, factors: Sequence[str] = (), method: str = "", path: str = ""
+    ) -> None:
+        self.userid = userid
+        self.factors = tuple(factors)
+        super().__init__(message, status_code=401, reason="second factor required", method=method, path=path)
+
+    def _describe(self) -> str:
+        return self.message
 
 
 class PermissionDeniedError(ApiError):
