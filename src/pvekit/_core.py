@@ -43,11 +43,12 @@ ParamValue = str | int | float | bool | None
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Effect: send one API request. The runner answers with a RawResponse or a TransportError."""
+    """Effect: send one API request. The runner returns a RawResponse or a TransportError for it."""
 
     method: Method
     path: str
-    params: tuple[tuple[str, str], ...] = ()
+    # Left out of repr: login parameters carry the password and the ticket.
+    params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)
