@@ -11,14 +11,26 @@ import pvekit
 
 
 def test_all_lists_every_public_name() -> None:
-    public = {
-        name
-        for name, value in vars(pvekit).items()
-        if not name.startswith("_") and (inspect.isclass(value) or inspect.isfunction(value))
-    }
+    exported = set(pvekit._EXPORTS)
 
-    assert public <= set(pvekit.__all__)
-    assert all(hasattr(pvekit, name) for name in pvekit.__all__)
+    assert exported | {"__version__"} == set(pvekit.__all__)
+    for name in pvekit.__all__:
+        assert getattr(pvekit, name) is not None, name
+
+
+def test_exported_classes_come_from_their_module() -> None:
+    for name, module in pvekit._EXPORTS.items():
+        value = getattr(pvekit, name)
+        if inspect.isclass(value) or inspect.isfunction(value):
+            assert value.__module__ == f"pvekit.{module}", name
+
+
+def test_import_loads_no_client_module() -> None:
+    code = "import sys, pvekit; assert 'pvekit._async_client' not in sys.modules; assert 'asyncio' not in sys.modules"
+
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+
+    assert completed.returncode == 0, completed.stderr
 
 
 def test_async_client_mirrors_client() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fakecluster import FakeCluster
-from pvekit import PveConnectionError, TaskTimeoutError
+from pvekit import NotFoundError, PveConnectionError, TaskTimeoutError
 from pvekit._clock import Clock
 from pvekit._core import Send, Session
 from pvekit._task_ops import MAX_POLL_SECONDS, TaskOps
@@ -212,3 +212,8 @@ async def test_running_task_can_be_stopped(api: Api, cluster: FakeCluster) -> No
 
     deletes = [path for method, path, _ in cluster.pve.requests if method == "DELETE"]
     assert deletes == [f"/api2/json/nodes/pve1/tasks/{task.upid}"]
+
+
+async def test_unknown_task_not_found(api: Api, cluster: FakeCluster) -> None:
+    with pytest.raises(NotFoundError, match="not found on node 'pve1'"):
+        await api.call(lambda pve: pve.tasks.status(C06_UPID))

@@ -105,8 +105,9 @@ class ApiError(PveError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        where = f"{self.method} {self.path}: " if self.path else ""
-        text = f"{where}HTTP {self.status_code}: {self.message}"
+        # Errors that pvekit concludes itself, such as a VMID missing from the
+        # cluster listing, have no request path and no HTTP status of their own.
+        text = f"{self.method} {self.path}: HTTP {self.status_code}: {self.message}" if self.path else self.message
         if self.errors:
             details = "; ".join(f"{name}: {problem}" for name, problem in sorted(self.errors.items()))
             text += f" ({details})"
@@ -164,9 +165,7 @@ class PermissionDeniedError(ApiError):
         acl_path: str | None = None,
         privilege: str | None = None,
     ) -> None:
-        super().__init__(
-            message, status_code=status_code, reason=reason, method=method, path=path, errors=errors
-        )
+        super().__init__(message, status_code=status_code, reason=reason, method=method, path=path, errors=errors)
         self.acl_path = acl_path
         self.privilege = privilege
 

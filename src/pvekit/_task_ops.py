@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 
 from ._core import Operation, ParamValue, Session, api_path, check_node, sleep
-from ._exceptions import InvalidInputError, TaskFailedError, TaskTimeoutError
+from ._exceptions import InvalidInputError, NotFoundError, ServerError, TaskFailedError, TaskTimeoutError
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._upid import Upid
 from ._vm_ops import VmOps
@@ -22,6 +23,9 @@ MAX_POLL_SECONDS = 2.0
 POLL_GROWTH = 1.5
 # A wait that lasts longer than this is logged at INFO once.
 LONG_WAIT_SECONDS = 30.0
+# PVE's 500 messages for a UPID it has no task for: a malformed or unknown UPID,
+# or a task whose log file is gone.
+_UNKNOWN_TASK = re.compile(r"unable to parse worker upid|no such task|No such file or directory")
 
 
 def task_path(upid: str, *rest: str) -> str:
@@ -39,7 +43,19 @@ class TaskOps:
 
     def status(self, upid: str) -> Operation[TaskStatus]:
         """Read a task's status."""
-        data = yield from self._session.get(task_path(upid, "status"))
+        try:
+            data = yield from self._session.get(task_path(upid, "status"))
+        except ServerError as exc:
+            if not _UNKNOWN_TASK.search(exc.message):
+                raise
+            node = Upid.parse(upid).node
+            raise NotFoundError(
+                f"task {upid.strip()} not found on node {node!r}; check the UPID, "
+                "or whether the node's task log was rotated",
+                status_code=exc.status_code,
+                method=exc.method,
+                path=exc.path,
+            ) from None
         return TaskStatus.from_api(data or {}, upid.strip())
 
     def log(self, upid: str, start: int = 0, limit: int | None = None) -> Operation[list[str]]:

@@ -1,0 +1,323 @@
+"""``pvekit top``: a live table of every guest's CPU, memory and net and disk rates.
+
+Each refresh is one ``/cluster/resources`` request, whatever the number of guests, through the library's
+cluster-wide sampler. The full-screen view draws only the rows that fit the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .._exceptions import TransportError
+from .app import EXIT_CODES_SHORT_HELP, App, pass_app
+from .output import MISSING, echo_json, iso_time, memory_usage, percent, plain, rate_or_missing, rates_json, status_text
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
+    from .. import ClusterRates, ClusterSampler, Rates
+
+DEFAULT_INTERVAL_SECONDS = 2.0
+# Sort orders: the key of each, and whether larger values come first.
+SORT_ORDERS: dict[str, tuple[Callable[[Rates], Any], bool]] = {
+    "cpu": (lambda r: r.snapshot.cpu.ratio, True),
+    "mem": (lambda r: r.snapshot.mem_bytes, True),
+    "netin": (lambda r: r.netin_per_second, True),
+    "netout": (lambda r: r.netout_per_second, True),
+    "diskread": (lambda r: r.diskread_per_second, True),
+    "diskwrite": (lambda r: r.diskwrite_per_second, True),
+    "name": (lambda r: (r.name or "").lower(), False),
+}
+# Keys of the live view that change the sort order.
+SORT_KEYS = {"c": "cpu", "m": "mem", "i": "netin", "o": "netout", "r": "diskread", "w": "diskwrite", "n": "name"}
+QUIT_KEYS = frozenset({"q", "Q"})
+FOOTER = "q quit   sort: c cpu  m memory  i net in  o net out  r disk read  w disk write  n name"
+HEADERS = ("VMID", "NAME", "NODE", "TYPE", "STATUS", "CPU", "MEMORY", "NET IN", "NET OUT", "DISK READ", "DISK WRITE")
+RIGHT_ALIGNED = frozenset({"VMID", "CPU", "MEMORY", "NET IN", "NET OUT", "DISK READ", "DISK WRITE"})
+
+
+def sort_rates(rates: ClusterRates, order: str, node: str | None) -> list[Rates]:
+    """Return the guests of ``node`` (all when None) in the sort order; guests without a value come last."""
+    key, descending = SORT_ORDERS[order]
+    rows = [row for row in rates if node is None or row.node == node]
+    rows.sort(key=lambda row: row.vmid)
+    present = [row for row in rows if key(row) is not None]
+    absent = [row for row in rows if key(row) is None]
+    present.sort(key=key, reverse=descending)
+    return present + absent
+
+
+def build_table(rows: Sequence[Rates], *, fill_width: bool = False) -> Table:
+    """Build the table of guests, one line per guest; ``fill_width`` stretches it to the screen's width."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold reverse", pad_edge=False, show_edge=False, expand=fill_width)
+    for header in HEADERS:
+        table.add_column(
+            header,
+            justify="right" if header in RIGHT_ALIGNED else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            ratio=2 if header == "NAME" else None,
+        )
+    for row in rows:
+        snapshot = row.snapshot
+        running = snapshot.status == "running"
+        table.add_row(
+            plain(row.vmid),
+            plain(row.name or MISSING),
+            plain(row.node),
+            plain(row.kind),
+            status_text(snapshot.status),
+            plain(percent(snapshot.cpu.ratio) if running else MISSING),
+            plain(memory_usage(snapshot.mem_bytes, snapshot.maxmem_bytes) if running else MISSING),
+            plain(rate_or_missing(row.netin_per_second)),
+            plain(rate_or_missing(row.netout_per_second)),
+            plain(rate_or_missing(row.diskread_per_second)),
+            plain(rate_or_missing(row.diskwrite_per_second)),
+        )
+    return table
+
+
+def summary_line(rates: ClusterRates, order: str, node: str | None, host: str, interval: float) -> str:
+    """Return the first line of a screen: host, guest counts, sort order and time."""
+    rows = [row for row in rates if node is None or row.node == node]
+    running = sum(1 for row in rows if row.snapshot.status == "running")
+    where = f" on {node}" if node else ""
+    clock = rates.received_at.astimezone().strftime("%H:%M:%S")
+    return (
+        f"pvekit top - {host} - {len(rows)} guests{where}, {running} running - sort: {order} - "
+        f"every {interval:g} s - {clock}"
+    )
+
+
+def render_screen(
+    rates: ClusterRates,
+    *,
+    order: str,
+    node: str | None,
+    host: str,
+    interval: float,
+    height: int,
+    problem: str | None,
+) -> RenderableType:
+    """Build one full screen: summary, warnings, as many guest rows as fit ``height``, and the key help."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts: list[RenderableType] = [Text(summary_line(rates, order, node, host, interval), style="bold")]
+    if rates.offline_nodes:
+        parts.append(
+            Text(f"offline nodes, their guests have no rates: {', '.join(rates.offline_nodes)}", style="yellow")
+        )
+    if problem:
+        parts.append(Text(f"refresh failed, retrying: {problem}", style="red"))
+
+    rows = sort_rates(rates, order, node)
+    # The summary and warnings, the table's header and its rule, and the footer take the other lines.
+    fitting = max(height - len(parts) - 3, 0)
+    visible_rows = rows[:fitting]
+    parts.append(build_table(visible_rows, fill_width=True))
+    more = f"   showing {len(visible_rows)} of {len(rows)}" if len(visible_rows) < len(rows) else ""
+    parts.append(Text(FOOTER + more, style="dim"))
+    return Group(*parts)
+
+
+@click.command(epilog=EXIT_CODES_SHORT_HELP)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_INTERVAL_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds between refreshes; each costs one request.",
+)
+@click.option(
+    "--sort",
+    "order",
+    type=click.Choice(list(SORT_ORDERS)),
+    default="cpu",
+    show_default=True,
+    help="Sort order; keys change it in the live view.",
+)
+@click.option("--node", metavar="NODE", help="Only guests on this node.")
+@click.option("--once", is_flag=True, help="Print one table of every guest, from two samples, and exit.")
+@click.option("--iterations", type=click.IntRange(min=1), metavar="N", help="Exit after N refreshes.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json prints one object per refresh, each on its own line, instead of the live view.",
+)
+@pass_app
+def top(
+    app: App, interval: float, order: str, node: str | None, once: bool, iterations: int | None, output: str
+) -> None:
+    """Show a live table of every guest's usage.
+
+    The table shows each VM's and container's CPU, memory and net and disk rates. The view fills the
+    terminal and ends with q or Ctrl-C. Keys change the sort order: c cpu, m memory, i net in, o net out, r
+    disk read, w disk write, n name. When standard output is not a terminal, or with --once or -o json,
+    pvekit prints one table (or JSON line) of every guest per refresh instead.
+
+    \b
+    Examples:
+      pvekit top
+      pvekit top --sort netin --node pve1 --interval 5
+      pvekit top --once
+      pvekit top -o json --iterations 10 --interval 60 >> rates.jsonl
+    """
+    if once:
+        iterations = 1
+    live = not once and output == "table" and sys.stdout.isatty()
+
+    with app.client() as client:
+        sampler = client.metrics.sampler(interval)
+        # Ctrl-C is the usual way to leave top, so it ends the command quietly with exit status 0.
+        with contextlib.suppress(KeyboardInterrupt):
+            if live:
+                _run_live(app, sampler, order=order, node=node, iterations=iterations)
+            else:
+                _print_refreshes(app, sampler, order=order, node=node, iterations=iterations, output=output)
+
+
+def _print_refreshes(
+    app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None, output: str
+) -> None:
+    for rates in _refreshes(sampler, iterations):
+        if output == "json":
+            echo_json(_top_json(rates, order, node), compact=True)
+            continue
+        app.console.print(plain(summary_line(rates, order, node, app.settings.host, sampler.interval)))
+        app.console.print(build_table(sort_rates(rates, order, node)))
+
+
+def _top_json(rates: ClusterRates, order: str, node: str | None) -> dict[str, Any]:
+    return {
+        "received_at": iso_time(rates.received_at),
+        "sort": order,
+        "node": node,
+        "offline_nodes": list(rates.offline_nodes),
+        "guests": [rates_json(row) for row in sort_rates(rates, order, node)],
+    }
+
+
+def _refreshes(sampler: ClusterSampler, iterations: int | None) -> Iterator[ClusterRates]:
+    """Yield the rates of each refresh: a baseline sample first, then one sample per interval."""
+    sampler.sample()
+    count = 0
+    while iterations is None or count < iterations:
+        time.sleep(sampler.interval)
+        yield sampler.sample()
+        count += 1
+
+
+def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None) -> None:
+    from rich.live import Live
+
+    # NOTE: a resized terminal is redrawn at the next refresh or key press, not at once.
+    console = app.console
+    host = app.settings.host
+    rates = sampler.sample()
+    problem: str | None = None
+
+    def draw(live: Live) -> None:
+        screen = render_screen(
+            rates,
+            order=order,
+            node=node,
+            host=host,
+            interval=sampler.interval,
+            height=console.size.height,
+            problem=problem,
+        )
+        live.update(screen, refresh=True)
+
+    refreshes = 0
+    with (
+        cbreak_keys() as read_key,
+        Live(
+            console=console,
+            screen=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            vertical_overflow="crop",
+        ) as live,
+    ):
+        draw(live)
+        due = time.monotonic() + sampler.interval
+        while iterations is None or refreshes < iterations:
+            remaining = due - time.monotonic()
+            if remaining > 0:
+                key = read_key(remaining)
+                if key in QUIT_KEYS:
+                    return
+                if key in SORT_KEYS:
+                    order = SORT_KEYS[key]
+                    draw(live)
+                continue
+            try:
+                rates = sampler.sample()
+                problem = None
+            except TransportError as exc:
+                # Keep the last rates on screen and try again at the next interval. The library has already
+                # retried a refused connection.
+                problem = str(exc)
+            refreshes += 1
+            due = time.monotonic() + sampler.interval
+            draw(live)
+
+
+@contextmanager
+def cbreak_keys() -> Iterator[Callable[[float], str | None]]:
+    """Put the terminal on standard input in cbreak mode and yield a function that reads one key press.
+
+    The function waits at most the given seconds and returns None when no key came. cbreak mode keeps
+    Ctrl-C working. The terminal's previous mode is restored on exit, whatever ends the block. When
+    standard input is not a terminal, the function only waits.
+    """
+    stdin = sys.stdin
+    # Windows has no termios, so keys are not read there and Ctrl-C ends the view.
+    if sys.platform == "win32" or not stdin.isatty():
+        yield _wait_only
+        return
+
+    import termios
+    import tty
+
+    descriptor = stdin.fileno()
+    saved = termios.tcgetattr(descriptor)
+    try:
+        tty.setcbreak(descriptor)
+
+        def read_key(timeout: float) -> str | None:
+            ready, _, _ = select.select([descriptor], [], [], max(timeout, 0.0))
+            if not ready:
+                return None
+            data = os.read(descriptor, 64).decode("utf-8", errors="ignore")
+            # Arrow and function keys arrive as escape sequences, which no binding uses.
+            if not data or data.startswith("\x1b"):
+                return None
+            return data[-1]
+
+        yield read_key
+    finally:
+        termios.tcsetattr(descriptor, termios.TCSADRAIN, saved)
+
+
+def _wait_only(timeout: float) -> None:
+    time.sleep(max(timeout, 0.0))
