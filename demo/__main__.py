@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from demo.cli import show_cli
 from demo.library import show_library
 from fakecluster import demo_cluster
 
@@ -13,7 +14,8 @@ def main() -> int:
     cluster, token = demo_cluster()
     print(f"Fake PVE cluster listening on {cluster.url} (3 nodes, 10 VMs, TLS with its own CA)\n")
     try:
-        show_library(cluster, token)
+        stopped_vmid = show_library(cluster, token)
+        show_cli(cluster, token, stopped_vmid)
     finally:
         cluster.stop()
         print("\nFake cluster stopped.")

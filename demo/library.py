@@ -8,8 +8,11 @@ from fakecluster import FakeCluster
 from pvekit import AsyncClient, Client, format_bytes, format_bytes_per_sec
 
 
-def show_library(cluster: FakeCluster, token: str) -> None:
-    """List VMs, read status and config, start a VM and wait, and print rates three ways."""
+def show_library(cluster: FakeCluster, token: str) -> int:
+    """List VMs, read status and config, start a VM and wait, and print rates three ways.
+
+    Returns the VMID of a VM that is still stopped, for the command-line part.
+    """
     with Client(cluster.host, token, ca_file=cluster.ca_file) as pve:
         print("== VMs in the cluster (one request to /cluster/resources)")
         for vm in pve.vms.list():
@@ -56,7 +59,10 @@ def show_library(cluster: FakeCluster, token: str) -> None:
             print(f"  {nic.name:<8} {nic.mac or '-':<18} {addresses}")
         print(f"  primary address: {network.primary_address()}")
 
+        still_stopped = next(vm for vm in pve.vms.list(status="stopped")).vmid
+
     asyncio.run(_show_cluster_rates(cluster, token))
+    return still_stopped
 
 
 async def _show_cluster_rates(cluster: FakeCluster, token: str) -> None:
