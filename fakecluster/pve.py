@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -60,6 +61,10 @@ def rrd_points(tracked: TrackedVm, usage: dict[str, Any], timeframe: str, now: f
     return points
 
 
+# A path about one VM, such as /api2/json/nodes/pve1/qemu/100/status/current.
+_ONE_VM_PATH = re.compile(r"/qemu/(\d+)(/|$)")
+
+
 class WorkloadPve(FakePve):
     """A FakePve whose VMs' usage counters grow at known rates, with GET .../qemu/{vmid}/rrddata to match.
 
@@ -70,9 +75,7 @@ class WorkloadPve(FakePve):
     request time and a power change made by the request enters the history at once.
     """
 
-    def __init__(
-        self, *, user: str = "root@pam", password: str, host: str = LOOPBACK_HOST, port: int = 0
-    ) -> None:
+    def __init__(self, *, user: str = "root@pam", password: str, host: str = LOOPBACK_HOST, port: int = 0) -> None:
         super().__init__(user=user, password=password, host=host, port=port)
         self.workload = Workload()
 
@@ -101,13 +104,23 @@ class WorkloadPve(FakePve):
 
     @web.middleware
     async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self._track_new_vms()
-        self.workload.refresh()
+        # A request about one VM refreshes only that VM, so per-VM requests stay cheap on a
+        # fake with a thousand VMs; every other request refreshes all of them.
+        match = _ONE_VM_PATH.search(request.path)
+        vmid = int(match.group(1)) if match else None
+        self._refresh(vmid)
         try:
             return await handler(request)
         finally:
-            self._track_new_vms()
+            self._refresh(vmid)
+
+    def _refresh(self, vmid: int | None) -> None:
+        self._track_new_vms()
+        tracked = self.workload.get(vmid) if vmid is not None else None
+        if tracked is None:
             self.workload.refresh()
+        else:
+            tracked.refresh(time.time())
 
     def _track_new_vms(self) -> None:
         # fakepve's create and clone handlers append to self.vms directly, bypassing add_vm.

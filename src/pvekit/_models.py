@@ -10,6 +10,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from ._exceptions import InvalidInputError
@@ -104,58 +105,127 @@ class CpuUsage:
         return self.ratio * self.cpus
 
 
-@dataclass(frozen=True, slots=True)
 class Guest:
-    """One row of a VM or container listing (``/cluster/resources`` or ``/nodes/{node}/qemu``)."""
+    """One row of a VM or container listing (``/cluster/resources`` or ``/nodes/{node}/qemu``).
 
+    Listings can hold thousands of rows, so only ``vmid`` and ``node`` are
+    parsed up front. Every other field is read from ``raw`` when accessed,
+    with the same conversions as the other models. Guests are immutable and
+    compare equal when their rows are equal.
+    """
+
+    __slots__ = ("_row", "kind", "node", "vmid")
+
+    _row: Mapping[str, Any]
     vmid: int
-    kind: GuestKind
     node: str
-    name: str | None
-    status: str | None
-    power_state: PowerState
-    cpu: CpuUsage
-    mem_bytes: int | None
-    maxmem_bytes: int | None
-    maxdisk_bytes: int | None
-    uptime_seconds: int | None
-    tags: tuple[str, ...]
-    pool: str | None
-    lock: str | None
-    template: bool
-    hastate: str | None
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    # "qemu" for a VM, "lxc" for a container.
+    kind: GuestKind
+
+    def __init__(self, row: Mapping[str, Any], node: str | None = None) -> None:
+        object.__setattr__(self, "_row", row)
+        object.__setattr__(self, "vmid", to_int(row.get("vmid")) or 0)
+        object.__setattr__(self, "node", to_str(row.get("node")) or node or "")
+        lxc = row.get("type") == "lxc" or str(row.get("id", "")).startswith("lxc/")
+        object.__setattr__(self, "kind", "lxc" if lxc else "qemu")
 
     @classmethod
     def from_api(cls, row: Mapping[str, Any], node: str | None = None) -> Guest:
         """Build from a listing row; ``node`` fills in the node for per-node listings."""
-        kind: GuestKind = "lxc" if row.get("type") == "lxc" or str(row.get("id", "")).startswith("lxc/") else "qemu"
-        status = to_str(row.get("status"))
-        lock = to_str(row.get("lock"))
-        return cls(
-            vmid=to_int(row.get("vmid")) or 0,
-            kind=kind,
-            node=to_str(row.get("node")) or node or "",
-            name=to_str(row.get("name")),
-            status=status,
-            power_state=PowerState.from_api(status, to_str(row.get("qmpstatus")), lock),
-            cpu=CpuUsage(to_float(row.get("cpu")), to_float(row.get("maxcpu", row.get("cpus")))),
-            mem_bytes=to_int(row.get("mem")),
-            maxmem_bytes=to_int(row.get("maxmem")),
-            maxdisk_bytes=to_int(row.get("maxdisk")),
-            uptime_seconds=to_int(row.get("uptime")),
-            tags=split_tags(row.get("tags")),
-            pool=to_str(row.get("pool")),
-            lock=lock,
-            template=bool(to_bool(row.get("template"))),
-            hastate=to_str(row.get("hastate")),
-            raw=freeze(row),
+        return cls(row, node)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Guest is immutable; cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Guest):
+            return NotImplemented
+        return (self.vmid, self.node, dict(self._row)) == (other.vmid, other.node, dict(other._row))
+
+    def __hash__(self) -> int:
+        return hash((self.vmid, self.node))
+
+    def __repr__(self) -> str:
+        return (
+            f"Guest(vmid={self.vmid}, kind={self.kind!r}, node={self.node!r}, name={self.name!r}, "
+            f"power_state={self.power_state.value!r})"
         )
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """Every key of the row, as PVE sent it."""
+        return MappingProxyType(self._row) if isinstance(self._row, dict) else self._row
 
     @property
     def is_container(self) -> bool:
         """True for an LXC container, False for a QEMU VM."""
         return self.kind == "lxc"
+
+    @property
+    def name(self) -> str | None:
+        """The guest's name."""
+        return to_str(self._row.get("name"))
+
+    @property
+    def status(self) -> str | None:
+        """PVE's status: running, stopped, or unknown when the node is offline."""
+        return to_str(self._row.get("status"))
+
+    @property
+    def power_state(self) -> PowerState:
+        """The power state; RUNNING_OR_PAUSED for a running row, which carries no qmpstatus."""
+        return PowerState.from_api(self.status, to_str(self._row.get("qmpstatus")), self.lock)
+
+    @property
+    def cpu(self) -> CpuUsage:
+        """CPU use as a fraction of ``maxcpu``."""
+        row = self._row
+        return CpuUsage(to_float(row.get("cpu")), to_float(row.get("maxcpu", row.get("cpus"))))
+
+    @property
+    def mem_bytes(self) -> int | None:
+        """Memory in use, bytes."""
+        return to_int(self._row.get("mem"))
+
+    @property
+    def maxmem_bytes(self) -> int | None:
+        """Configured memory, bytes."""
+        return to_int(self._row.get("maxmem"))
+
+    @property
+    def maxdisk_bytes(self) -> int | None:
+        """Size of the guest's boot disk, bytes."""
+        return to_int(self._row.get("maxdisk"))
+
+    @property
+    def uptime_seconds(self) -> int | None:
+        """Seconds since the guest started; 0 when stopped."""
+        return to_int(self._row.get("uptime"))
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The guest's tags."""
+        return split_tags(self._row.get("tags"))
+
+    @property
+    def pool(self) -> str | None:
+        """The resource pool the guest belongs to."""
+        return to_str(self._row.get("pool"))
+
+    @property
+    def lock(self) -> str | None:
+        """The configuration lock (backup, migrate, suspended, ...), None when unlocked."""
+        return to_str(self._row.get("lock"))
+
+    @property
+    def template(self) -> bool:
+        """True for a template."""
+        return bool(to_bool(self._row.get("template")))
+
+    @property
+    def hastate(self) -> str | None:
+        """The HA manager's state of the guest, when HA manages it."""
+        return to_str(self._row.get("hastate"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from ._exceptions import (
     VmNotRunningError,
 )
 from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker, compute_rates
-from ._rrd import CurrentRates, RrdPoint, check_rrd_arguments, newest_with_values, parse_series
+from ._rrd import CurrentRates, RrdPoint, check_rrd_arguments, newest_point_in_rows, parse_series
 from ._vm_ops import VmOps
 
 logger = logging.getLogger("pvekit")
@@ -126,8 +126,14 @@ class RrdOps:
         self, vmid: int, node: str | None = None, cf: str = "AVERAGE"
     ) -> Operation[CurrentRates | None]:
         """Return the newest ``hour`` point that has values, or None when the series has none."""
-        points = yield from self.series(vmid, "hour", cf, node)
-        point = newest_with_values(points)
+        params = dict(zip(("timeframe", "cf"), check_rrd_arguments("hour", cf), strict=True))
+        vmid = check_vmid(vmid)
+
+        def read(on: str) -> Operation[Any]:
+            return (yield from self._session.get(api_path("nodes", on, "qemu", vmid, "rrddata"), params))
+
+        rows = yield from self._vm_ops.on_vm(vmid, node, read)
+        point = newest_point_in_rows(rows)
         if point is None:
             return None
         age = self._session.clock.wall() - point.time.timestamp()

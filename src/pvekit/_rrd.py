@@ -149,6 +149,18 @@ def newest_with_values(points: Sequence[RrdPoint]) -> RrdPoint | None:
     return None
 
 
+_MEASURED_KEYS = ("cpu", "mem", "netin", "netout", "diskread", "diskwrite")
+
+
+def newest_point_in_rows(rows: Any) -> RrdPoint | None:
+    """Return the newest row that has values as a point, without parsing the other rows."""
+    timed = [row for row in rows or [] if isinstance(row, dict) and row.get("time")]
+    for row in sorted(timed, key=lambda row: to_int(row.get("time")) or 0, reverse=True):
+        if any(to_float(row.get(key)) is not None for key in _MEASURED_KEYS):
+            return RrdPoint.from_api(row)
+    return None
+
+
 def mean(points: Sequence[RrdPoint], name: str) -> float | None:
     """Average a field over the points that have it; points without a value do not count as 0.
 

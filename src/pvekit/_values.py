@@ -10,6 +10,12 @@ from typing import Any
 
 def to_int(value: Any) -> int | None:
     """Return an int from an int, float or numeric string; None for missing, null, NaN or junk."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
     number = to_float(value)
     if number is None:
         return None
@@ -18,6 +24,10 @@ def to_int(value: Any) -> int | None:
 
 def to_float(value: Any) -> float | None:
     """Return a finite float from a number or numeric string; None for missing, null, NaN or junk."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int:
+        return float(value)
     if value is None or isinstance(value, bool):
         return None
     try:
