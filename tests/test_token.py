@@ -68,9 +68,12 @@ def test_token_repr_and_str_hide_secret() -> None:
 
 
 @given(st.text(alphabet=st.characters(blacklist_characters="!=@ \t\r\n"), min_size=1, max_size=20))
-def test_secret_never_in_error(secret: str) -> None:
+def test_secret_never_in_error(middle: str) -> None:
+    # Markers around the generated text keep it from matching the fixed words of the message.
+    secret = f"Zq9{middle}Xj7"
+
     # Two '!' make every such token invalid; whatever the secret, the message must not show it.
     with pytest.raises(InvalidTokenError) as caught:
         ApiToken.parse(f"a@pve!x!y={secret}")
 
-    assert f"={secret}" not in str(caught.value)
+    assert secret not in str(caught.value)

@@ -109,33 +109,39 @@ class Guest:
     """One row of a VM or container listing (``/cluster/resources`` or ``/nodes/{node}/qemu``).
 
     Listings can hold thousands of rows, so only ``vmid`` and ``node`` are
-    parsed up front. Every other field is read from ``raw`` when accessed,
-    with the same conversions as the other models. Guests are immutable and
-    compare equal when their rows are equal.
+    parsed up front (with ``kind``). Every other field is read from ``raw`` when accessed,
+    with the same conversions as the other models. The fields are read-only
+    properties, and guests compare equal when their rows are equal.
     """
 
-    __slots__ = ("_row", "kind", "node", "vmid")
-
-    _row: Mapping[str, Any]
-    vmid: int
-    node: str
-    # "qemu" for a VM, "lxc" for a container.
-    kind: GuestKind
+    __slots__ = ("_kind", "_node", "_row", "_vmid")
 
     def __init__(self, row: Mapping[str, Any], node: str | None = None) -> None:
-        object.__setattr__(self, "_row", row)
-        object.__setattr__(self, "vmid", to_int(row.get("vmid")) or 0)
-        object.__setattr__(self, "node", to_str(row.get("node")) or node or "")
+        self._row = row
+        self._vmid = to_int(row.get("vmid")) or 0
+        self._node = to_str(row.get("node")) or node or ""
         lxc = row.get("type") == "lxc" or str(row.get("id", "")).startswith("lxc/")
-        object.__setattr__(self, "kind", "lxc" if lxc else "qemu")
+        self._kind: GuestKind = "lxc" if lxc else "qemu"
+
+    @property
+    def vmid(self) -> int:
+        """The guest's VMID."""
+        return self._vmid
+
+    @property
+    def node(self) -> str:
+        """The node the guest is on, spelled as PVE spells it."""
+        return self._node
+
+    @property
+    def kind(self) -> GuestKind:
+        """``qemu`` for a VM, ``lxc`` for a container."""
+        return self._kind
 
     @classmethod
     def from_api(cls, row: Mapping[str, Any], node: str | None = None) -> Guest:
         """Build from a listing row; ``node`` fills in the node for per-node listings."""
         return cls(row, node)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Guest is immutable; cannot set {name!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Guest):

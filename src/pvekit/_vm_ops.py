@@ -98,8 +98,10 @@ class VmOps:
         rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
         # isinstance against dict, not Mapping: the ABC check costs more than building a Guest.
         guests = [Guest.from_api(row) for row in rows or [] if isinstance(row, dict)]
-        self._session.node_of.update((guest.vmid, guest.node) for guest in guests if guest.node)
-        self._session.kind_of.update((guest.vmid, guest.kind) for guest in guests)
+        node_of, kind_of = self._session.node_of, self._session.kind_of
+        for guest in guests:
+            node_of[guest.vmid] = guest.node
+            kind_of[guest.vmid] = guest.kind
         return guests
 
     def locate(self, vmid: int, node: str | None = None) -> Operation[str]:
