@@ -35,8 +35,9 @@ def header_lines(vm_count: int, node_count: int) -> list[str]:
         f"{os.cpu_count()} CPUs; {versions}",
         f"Fake cluster: fakecluster (fakepve) with {vm_count} running VMs on {node_count} nodes, served over",
         "TLS on 127.0.0.1 by a separate process, so this process's CPU time is the client's alone.",
-        "The fake refreshes the counters of all its VMs on every request, so its CPU time per request",
-        "(the server CPU column) grows with the VM count. A real PVE node's cost per request differs.",
+        "The fake refreshes the counters of all its VMs on each cluster-wide request (one VM's on a",
+        "per-VM request), so its CPU time (the server CPU column) grows with the VM count there.",
+        "A real PVE node's cost per request differs.",
     ]
 
 
