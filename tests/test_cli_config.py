@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,14 @@ def resolve(
     *,
     home: Path,
     stdin: str = "",
+    prompt: Callable[[str], str] | None = None,
 ) -> tuple[Settings, list[str]]:
     """Resolve settings with the config directory ``home/pvekit``; return them with the warnings printed."""
     warnings: list[str] = []
     env = {"XDG_CONFIG_HOME": str(home), **(environ or {})}
-    settings = resolve_settings(flags or ConnectionFlags(), env, read_stdin=lambda: stdin, warn=warnings.append)
+    settings = resolve_settings(
+        flags or ConnectionFlags(), env, read_stdin=lambda: stdin, warn=warnings.append, prompt=prompt
+    )
     return settings, warnings
 
 
@@ -140,8 +144,8 @@ def test_missing_host_says_where_to_set_it(tmp_path: Path) -> None:
         resolve(environ={"PVE_TOKEN": TOKEN}, home=tmp_path)
 
 
-def test_missing_token_says_where_to_set_it(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"no API token given; pass --token-file PATH"):
+def test_missing_credentials_say_where_to_set_them(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no credentials given; pass --token-file PATH .* or --user NAME@REALM"):
         resolve(environ={"PVE_HOST": "pve1.example.com"}, home=tmp_path)
 
 
@@ -284,3 +288,72 @@ def test_settings_repr_hides_the_token(tmp_path: Path) -> None:
     settings, _ = resolve(ConnectionFlags(host="pve1.example.com", token=TOKEN), home=tmp_path)
 
     assert "c0de" not in repr(settings)
+
+
+# ------------------------------------------------------------------ password login
+
+
+PASSWORD = " spaced pass&word "
+
+
+def test_password_file_first_line_keeps_spaces(tmp_path: Path) -> None:
+    password_file = tmp_path / "pve.password"
+    password_file.write_text(f"{PASSWORD}\r\nsecond line\n", encoding="utf-8")
+    os.chmod(password_file, 0o600)
+    flags = ConnectionFlags(host="pve1.example.com", user="api@pve", password_file=str(password_file))
+
+    settings, warnings = resolve(flags, home=tmp_path)
+
+    assert settings.token is None
+    assert settings.user == "api@pve"
+    assert settings.password == PASSWORD
+    assert settings.sources["password"] == "--password-file"
+    assert warnings == []
+
+
+def test_password_prompt_shows_user(tmp_path: Path) -> None:
+    labels: list[str] = []
+
+    def prompt(label: str) -> str:
+        labels.append(label)
+        return PASSWORD
+
+    settings, _ = resolve(ConnectionFlags(host="pve1.example.com", user="root"), home=tmp_path, prompt=prompt)
+
+    assert labels == ["Password for root@pam"]
+    assert settings.password == PASSWORD
+    assert settings.sources["password"] == "the password prompt"
+
+
+def test_password_variable_and_file_conflict(tmp_path: Path) -> None:
+    env = {"PVE_HOST": "pve1.example.com", "PVE_USER": "api@pve", "PVE_PASSWORD": "x", "PVE_PASSWORD_FILE": "f"}
+
+    with pytest.raises(ConfigError, match="PVE_PASSWORD_FILE and PVE_PASSWORD exclude each other"):
+        resolve(environ=env, home=tmp_path)
+
+
+def test_empty_password_is_rejected(tmp_path: Path) -> None:
+    flags = ConnectionFlags(host="pve1.example.com", user="api@pve", password_file="-")
+
+    with pytest.raises(ConfigError, match=r"the password from standard input \(from --password-file\) is empty"):
+        resolve(flags, home=tmp_path, stdin="\n")
+
+
+def test_profile_token_and_user_conflict(tmp_path: Path) -> None:
+    path = write_config(tmp_path, f'[profiles.default]\nhost = "pve1.example.com"\ntoken = "{TOKEN}"\nuser = "a@pve"\n')
+
+    with pytest.raises(ConfigError, match="exclude each other: an API token needs no user and password") as raised:
+        resolve(home=tmp_path)
+
+    assert str(raised.value).startswith(f"token and user in profile 'default' in {path} exclude each other")
+    assert "c0de" not in str(raised.value)
+
+
+def test_settings_repr_hides_the_password(tmp_path: Path) -> None:
+    flags = ConnectionFlags(host="pve1.example.com", user="api@pve", otp="123456")
+
+    settings, _ = resolve(flags, {"PVE_PASSWORD": PASSWORD}, home=tmp_path)
+
+    assert PASSWORD not in repr(settings)
+    assert "123456" not in repr(settings)
+    assert settings.otp == "123456"

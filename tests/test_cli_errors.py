@@ -85,6 +85,7 @@ def test_certificate_not_trusted_exits_4(demo: FakeCluster, token: str, tmp_path
     assert result.exit_code == 4
     assert "TLS certificate verification failed" in result.stderr
     assert "In pvekit, these are --ca-file PATH and --fingerprint SHA256" in result.stderr
+    assert f"pvekit trust {demo.host} shows the node's certificate and pins it" in result.stderr
 
 
 def test_missing_host_is_usage_error(tmp_path: Path, token: str) -> None:
@@ -197,7 +198,7 @@ def test_help_of_every_command(tmp_path: Path) -> None:
     commands = [
         ["vms"], ["status"], ["config"], ["ips"], ["metrics"], ["rrd"], ["start"], ["stop"], ["shutdown"],
         ["reboot"], ["reset"], ["suspend"], ["resume"], ["task"], ["task", "status"], ["task", "log"],
-        ["task", "wait"], ["task", "stop"], ["top"],
+        ["task", "wait"], ["task", "stop"], ["top"], ["trust"],
     ]  # fmt: skip
     root = run(["--help"], config_home=tmp_path)
 

@@ -16,8 +16,8 @@ from fakecluster.demo import guest_agent_results
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 GUEST_KEYS = {
-    "vmid", "name", "node", "type", "status", "cpu_ratio", "cpus", "mem_bytes", "maxmem_bytes", "maxdisk_bytes",
-    "uptime_seconds", "tags", "pool", "lock", "template", "ha_state",
+    "vmid", "name", "node", "type", "status", "power_state", "cpu_ratio", "cpus", "mem_bytes", "maxmem_bytes",
+    "maxdisk_bytes", "uptime_seconds", "tags", "pool", "lock", "template", "ha_state",
 }  # fmt: skip
 RATE_KEYS = ("netin_per_second", "netout_per_second", "diskread_per_second", "diskwrite_per_second")
 
@@ -56,6 +56,8 @@ def test_vms_json_shape(demo: FakeCluster, token: str, tmp_path: Path) -> None:
     assert web01["name"] == "web01"
     assert web01["type"] == "qemu"
     assert web01["status"] == "running"
+    # The listing does not say whether a running VM is paused.
+    assert web01["power_state"] == "running_or_paused"
     assert web01["tags"] == ["web", "prod"]
     assert web01["pool"] == "production"
     assert web01["cpus"] == 2

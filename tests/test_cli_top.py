@@ -18,7 +18,8 @@ from cli_support import run_on, write_private
 from rich.console import Console
 
 from fakecluster import DEMO_VMS, FakeCluster, build_demo
-from pvekit import Client
+from pvekit import Client, PowerState
+from pvekit.cli.output import power_state_json, power_state_label
 from pvekit.cli.top import render_screen, sort_rates
 
 # Seconds to wait for the live view to draw, and for pvekit to exit after q.
@@ -61,6 +62,9 @@ def test_top_once_json(demo: FakeCluster, token: str, tmp_path: Path) -> None:
     assert set(guests) == {vm.vmid for vm in DEMO_VMS}
     for vm in DEMO_VMS:
         guest = guests[vm.vmid]
+        # /cluster/resources does not say whether a running VM is paused.
+        assert guest["status"] == ("running" if vm.running else "stopped"), vm.name
+        assert guest["power_state"] == ("running_or_paused" if vm.running else "stopped"), vm.name
         if vm.running:
             assert guest["netin_per_second"] == pytest.approx(vm.rates.netin, rel=0.5), vm.name
             assert guest["interval_seconds"] == pytest.approx(0.2, abs=0.15), vm.name
@@ -68,6 +72,23 @@ def test_top_once_json(demo: FakeCluster, token: str, tmp_path: Path) -> None:
             assert guest["netin_per_second"] is None, vm.name
     order = [guest["netin_per_second"] for guest in screen["guests"] if guest["netin_per_second"] is not None]
     assert order == sorted(order, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "label", "json_name"),
+    [
+        (PowerState.RUNNING_OR_PAUSED, "running", "running", "running_or_paused"),
+        (PowerState.RUNNING, "running", "running", "running"),
+        (PowerState.PAUSED, "running", "paused", "paused"),
+        (PowerState.STOPPED, "stopped", "stopped", "stopped"),
+        (PowerState.HIBERNATED, "stopped", "hibernated", "hibernated"),
+        (PowerState.UNKNOWN, None, "unknown", "unknown"),
+        (PowerState.UNKNOWN, "prelaunch", "prelaunch", "unknown"),
+    ],
+)
+def test_power_state_label_and_json_name(state: PowerState, status: str | None, label: str, json_name: str) -> None:
+    assert power_state_label(state, status) == label
+    assert power_state_json(state) == json_name
 
 
 def test_top_iterations_and_node_filter(demo: FakeCluster, token: str, tmp_path: Path) -> None:

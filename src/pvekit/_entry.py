@@ -10,7 +10,7 @@ MISSING_EXTRA_MESSAGE = "pvekit's command-line tool needs its extra: pip install
 
 
 def _cli_packages() -> tuple[str, ...]:
-    packages = ("click", "rich", "plotext")
+    packages = ("click", "rich", "plotext", "tomlkit")
     return packages if sys.version_info >= (3, 11) else (*packages, "tomli")
 
 

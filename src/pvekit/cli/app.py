@@ -21,8 +21,10 @@ from .._exceptions import (
     PveError,
     TLSError,
     TransportError,
+    TwoFactorRequiredError,
     VmNotFoundError,
 )
+from . import terminal
 from .config import ConfigError, ConnectionFlags, Settings, resolve_settings
 
 if TYPE_CHECKING:
@@ -103,8 +105,9 @@ class App:
         """The resolved connection settings; a missing or invalid one aborts with exit status 2."""
         if self._settings is None:
             try:
+                prompt = terminal.ask_hidden if terminal.stdin_is_terminal() else None
                 self._settings = resolve_settings(
-                    self.flags, self.environ, read_stdin=_read_token_from_stdin, warn=self.warn
+                    self.flags, self.environ, read_stdin=_read_stdin, warn=self.warn, prompt=prompt
                 )
             except ConfigError as exc:
                 abort(str(exc), ExitCode.USAGE)
@@ -142,13 +145,35 @@ class App:
         settings = self.settings
         arguments: dict[str, Any] = {
             "host": settings.host,
-            "token": settings.token,
             "verify": settings.verify,
             "ca_file": settings.ca_file,
         }
+        if settings.user is None:
+            arguments["token"] = settings.token
+        else:
+            arguments["user"] = settings.user
+            arguments["password"] = settings.password
+            if settings.otp is not None:
+                arguments["otp"] = settings.otp
+            elif terminal.stdin_is_terminal():
+                # pvekit prompts at every login that receives a second-factor challenge, because a TOTP code
+                # is valid for about 30 seconds.
+                arguments["otp_callback"] = self._ask_second_factor
         if settings.fingerprints:
             arguments["fingerprint"] = settings.fingerprints
         return arguments
+
+    async def log_in_before_display(self, client: AsyncClient) -> None:
+        """Log in now when the login may ask for a TOTP code, so that the prompt comes before any spinner."""
+        if self.settings.user is None or self.settings.otp is not None or not terminal.stdin_is_terminal():
+            return
+        # NOTE: the library has no public login call, so the cheapest request that any user may send
+        # (the node list) logs in.
+        await client.cluster.nodes()
+
+    def _ask_second_factor(self) -> str:
+        user = self.settings.user or "the user"
+        return terminal.ask_hidden(f"TOTP code for {user} (or recovery:KEY)")
 
     def _invalid_settings(self, exc: InvalidInputError) -> NoReturn:
         abort(f"{exc} (settings from {self._describe_sources()})", ExitCode.USAGE)
@@ -166,24 +191,29 @@ class App:
         abort(self.describe(exc), exit_code_for(exc))
 
     def describe(self, exc: PveError) -> str:
-        """Return an error message with the next step; it never contains the token's secret."""
+        """Return an error message with the next step; it never contains a secret."""
         settings = self._settings
         host = settings.host if settings else "the host"
         if isinstance(exc, AuthenticationError):
-            return (
-                f"PVE on {host} rejected the API token {self._token_id()} (HTTP 401); check the token id "
-                "and secret, and that the token exists, is enabled and has not expired"
-            )
+            return self._describe_rejected_login(exc, host)
         if isinstance(exc, PermissionDeniedError):
+            if settings is not None and settings.user is not None:
+                return (
+                    f"{exc}; give the user {settings.user} a role with that privilege on that path "
+                    "(Datacenter > Permissions)"
+                )
             return (
                 f"{exc}; give the token {self._token_id()} a role with that privilege on that path "
                 "(Datacenter > Permissions); a privilege-separated token needs the role itself"
             )
         if isinstance(exc, ProxyError):
             return f"{exc}; check that the node is online and in the cluster (pvecm status)"
-        if isinstance(exc, TLSError) and not isinstance(exc, CertificateFingerprintMismatch):
+        if isinstance(exc, CertificateFingerprintMismatch):
+            return self._describe_changed_certificate(exc, host)
+        if isinstance(exc, TLSError):
             return (
-                f"{exc}. In pvekit, these are --ca-file PATH and --fingerprint SHA256 (or PVE_CA_FILE, PVE_FINGERPRINT)"
+                f"{exc}. In pvekit, these are --ca-file PATH and --fingerprint SHA256 (or PVE_CA_FILE, "
+                f"PVE_FINGERPRINT), and pvekit trust {host} shows the node's certificate and pins it"
             )
         # An ApiError without a path was raised by pvekit itself (a VM missing from the cluster listing),
         # so the HTTP status in its text would mislead.
@@ -192,11 +222,57 @@ class App:
             return f"{text} (the node {exc.node!r} comes from {settings.sources.get('node', 'the settings')})"
         return text
 
+    def _describe_rejected_login(self, exc: AuthenticationError, host: str) -> str:
+        from .._ticket import TICKET_PATH
+
+        settings = self._settings
+        if settings is None or settings.user is None:
+            return (
+                f"PVE on {host} rejected the API token {self._token_id()} (HTTP 401); check the token id "
+                "and secret, and that the token exists, is enabled and has not expired"
+            )
+        if isinstance(exc, TwoFactorRequiredError):
+            offered = f" (PVE offers: {', '.join(exc.factors)})" if exc.factors else ""
+            if settings.otp is not None:
+                return (
+                    f"a second login of {exc.userid} on {host} needs a second factor{offered}, and the --otp "
+                    "code served the first login already; run the command again with a current code, or "
+                    "without --otp on a terminal so that pvekit prompts for each code"
+                )
+            return (
+                f"the login of {exc.userid} on {host} needs a second factor{offered}, and standard input is not "
+                "a terminal to ask for it; pass --otp CODE with the current TOTP code, which is valid for about "
+                "30 seconds, or --otp recovery:KEY. An API token needs no second factor"
+            )
+        if exc.path == TICKET_PATH:
+            sources = settings.sources
+            origin = f"user from {sources.get('user')}, password from {sources.get('password')}"
+            return f"{exc.message} ({origin})"
+        return f"{exc} (HTTP 401 for the user {settings.user})"
+
+    def _describe_changed_certificate(self, exc: CertificateFingerprintMismatch, host: str) -> str:
+        settings = self._settings
+        trusted = " or ".join(exc.expected)
+        source = settings.sources.get("fingerprint", "") if settings else ""
+        if source.startswith("profile "):
+            option = f"--profile {settings.profile} " if settings and settings.profile_named else ""
+            update = f"run: pvekit {option}trust {host}"
+        else:
+            update = f"update {source or 'the pinned fingerprint'}"
+        return (
+            f"the certificate of {host} changed since it was trusted, so pvekit sent no request.\n"
+            f"  trusted:    {trusted}\n"
+            f"  presented:  {exc.presented}\n"
+            "It was renewed, or someone between this host and the node presents their own certificate. "
+            f"Check the fingerprint under Node > System > Certificates in the PVE web interface (or "
+            f"`pvenode cert info` on the node). Only when it matches the presented one, {update}"
+        )
+
     def _token_id(self) -> str:
         from .._auth import ApiToken
 
         settings = self._settings
-        if settings is None:
+        if settings is None or settings.token is None:
             return "(unknown)"
         try:
             return ApiToken.parse(settings.token).token_id
@@ -235,10 +311,7 @@ def make_console(*, stderr: bool) -> Console:
     return Console(file=stream, width=width, markup=False, emoji=False, highlight=False, soft_wrap=False)
 
 
-def _read_token_from_stdin() -> str:
-    if sys.stdin.isatty():
-        value: str = click.prompt("API token", hide_input=True, err=True)
-        return value
+def _read_stdin() -> str:
     return sys.stdin.read()
 
 

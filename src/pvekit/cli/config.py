@@ -2,12 +2,16 @@
 
 Each setting is taken from the first of these sources that gives it:
 
-1. command-line flags (``--host``, ``--token``, ``--token-file``, ``--ca-file``, ``--fingerprint``,
-   ``--insecure``, ``--node``);
-2. environment variables (``PVE_HOST``, ``PVE_TOKEN``, ``PVE_TOKEN_FILE``, ``PVE_CA_FILE``,
-   ``PVE_FINGERPRINT``, ``PVE_VERIFY``, ``PVE_NODE``);
+1. command-line flags (``--host``, ``--token``, ``--token-file``, ``--user``, ``--password-file``,
+   ``--ca-file``, ``--fingerprint``, ``--insecure``, ``--node``);
+2. environment variables (``PVE_HOST``, ``PVE_TOKEN``, ``PVE_TOKEN_FILE``, ``PVE_USER``,
+   ``PVE_PASSWORD_FILE``, ``PVE_PASSWORD``, ``PVE_CA_FILE``, ``PVE_FINGERPRINT``, ``PVE_VERIFY``,
+   ``PVE_NODE``);
 3. the profile ``[profiles.NAME]`` of ``config.toml`` in the user's config directory, where NAME is
    ``--profile``, ``PVEKIT_PROFILE`` or ``default``.
+
+The credentials are an API token or a user with a password. The first level that gives ``token``,
+``token_file`` or ``user`` decides which, and a token and a user at the same level are an error.
 
 Settings remember where they came from, so an error can name the flag, variable or file to fix.
 """
@@ -22,11 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._exceptions import InvalidInputError
+
 CONFIG_FILE_NAME = "config.toml"
 DEFAULT_PROFILE = "default"
-PROFILE_KEYS = ("host", "token", "token_file", "ca_file", "verify", "node", "fingerprint")
+PROFILE_KEYS = ("host", "token", "token_file", "user", "password_file", "ca_file", "verify", "node", "fingerprint")
+# Source label of a password typed at pvekit's prompt on the terminal.
+PROMPT_SOURCE = "the password prompt"
 # Values of PVE_VERIFY that turn certificate verification off, and those that keep it on.
-_FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 _TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
@@ -41,6 +49,9 @@ class ConnectionFlags:
     host: str | None = None
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
+    user: str | None = None
+    password_file: str | None = None
+    otp: str | None = field(default=None, repr=False)
     ca_file: str | None = None
     fingerprints: tuple[str, ...] = ()
     insecure: bool = False
@@ -50,16 +61,26 @@ class ConnectionFlags:
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved connection settings; ``sources`` maps each setting's name to where it came from."""
+    """Resolved connection settings; ``sources`` maps each setting's name to where it came from.
+
+    Either ``token`` is set, or ``user`` and ``password`` are (with ``otp`` when given).
+    """
 
     host: str
-    token: str = field(repr=False)
+    token: str | None = field(repr=False)
     verify: bool
     ca_file: str | None
     node: str | None
     # SHA-256 fingerprints of the node's certificate that are pinned in place of CA verification.
     fingerprints: tuple[str, ...]
     sources: Mapping[str, str]
+    # The profile of the config file that was read, and whether --profile or PVEKIT_PROFILE named it.
+    profile: str = DEFAULT_PROFILE
+    profile_named: bool = False
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    # The one-time code from --otp, for the first login that asks for a second factor.
+    otp: str | None = field(default=None, repr=False)
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
@@ -68,6 +89,12 @@ def config_path(environ: Mapping[str, str]) -> Path:
     # The XDG base directory specification treats a relative path as invalid, to be ignored.
     directory = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
     return directory / "pvekit" / CONFIG_FILE_NAME
+
+
+def selected_profile(flags: ConnectionFlags, environ: Mapping[str, str]) -> tuple[str, bool]:
+    """Return the name of the profile to read, and whether ``--profile`` or ``PVEKIT_PROFILE`` named it."""
+    named = flags.profile or environ.get("PVEKIT_PROFILE")
+    return named or DEFAULT_PROFILE, bool(named)
 
 
 def load_profile(path: Path, name: str, *, required: bool) -> dict[str, Any]:
@@ -146,18 +173,20 @@ def resolve_settings(
     *,
     read_stdin: Callable[[], str],
     warn: Callable[[str], None],
+    prompt: Callable[[str], str] | None = None,
 ) -> Settings:
     """Combine flags, environment and profile into the settings of one connection.
 
-    ``read_stdin`` returns the token when a token file is ``-``; ``warn`` prints a warning.
+    ``read_stdin`` returns all of standard input, for a token or password file ``-``. ``prompt`` reads
+    hidden input from the terminal after showing its label, and is None when standard input is not a
+    terminal. ``warn`` prints a warning.
 
     Raises:
-        ConfigError: a setting is missing or invalid, or a token file cannot be read.
+        ConfigError: a setting is missing or invalid, or a token or password file cannot be read.
     """
     path = config_path(environ)
-    named_profile = flags.profile or environ.get("PVEKIT_PROFILE")
-    profile_name = named_profile or DEFAULT_PROFILE
-    profile = load_profile(path, profile_name, required=named_profile is not None)
+    profile_name, named = selected_profile(flags, environ)
+    profile = load_profile(path, profile_name, required=named)
     profile_source = f"profile {profile_name!r} in {path}"
     # Highest priority first: the first level that gives a setting wins.
     levels: list[Level] = [
@@ -175,16 +204,11 @@ def resolve_settings(
         )
     sources["host"] = host_entry[2]
 
-    token_entry = _pick(levels, "token", "token_file")
-    if token_entry is None:
-        raise ConfigError(
-            "no API token given; pass --token-file PATH (or - for standard input), set PVE_TOKEN or "
-            f"PVE_TOKEN_FILE, or add token_file to [profiles.{profile_name}] in {path}"
-        )
-    token = _read_token(token_entry, path.parent, read_stdin)
-    sources["token"] = token_entry[2]
-    if token_entry[0] == "token" and token_entry[2] == profile_source:
+    credentials = _resolve_credentials(levels, flags, path, profile_name, sources, read_stdin=read_stdin, prompt=prompt)
+    if sources.get("token") == profile_source and credentials.entry_key == "token":
         _warn_if_readable_by_others(path, warn)
+    if credentials.password_file is not None:
+        _warn_if_readable_by_others(credentials.password_file, warn, what="a password")
 
     verify, ca_file, fingerprints = _resolve_tls(levels, sources)
 
@@ -194,13 +218,161 @@ def resolve_settings(
 
     return Settings(
         host=str(host_entry[1]).strip(),
-        token=token,
+        token=credentials.token,
         verify=verify,
         ca_file=ca_file,
         node=str(node_entry[1]) if node_entry else None,
         fingerprints=fingerprints,
         sources=sources,
+        profile=profile_name,
+        profile_named=named,
+        user=credentials.user,
+        password=credentials.password,
+        otp=flags.otp,
     )
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    """An API token, or a user and password, with the key and file they were read from."""
+
+    token: str | None = field(default=None, repr=False)
+    entry_key: str | None = None
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+
+
+def _resolve_credentials(
+    levels: list[Level],
+    flags: ConnectionFlags,
+    config_file: Path,
+    profile_name: str,
+    sources: dict[str, str],
+    *,
+    read_stdin: Callable[[], str],
+    prompt: Callable[[str], str] | None,
+) -> _Credentials:
+    """Pick the API token or the user of the first level that gives one, and read the token or password."""
+    where = f"[profiles.{profile_name}] in {config_file}"
+    for labels, values in levels:
+        if values.get("user") is None:
+            continue
+        for token_key in ("token", "token_file"):
+            if values.get(token_key) is None:
+                continue
+            token_label, user_label = labels[token_key], labels["user"]
+            # A profile labels every key with the same source, so the message names the keys instead.
+            if token_label == user_label:
+                both = f"{token_key} and user in {token_label}"
+            else:
+                both = f"{token_label} and {user_label}"
+            raise ConfigError(
+                f"{both} exclude each other: an API token needs no user and password; give only one of them"
+            )
+
+    entry = _pick(levels, "token", "token_file", "user")
+    if entry is None:
+        raise ConfigError(
+            "no credentials given; pass --token-file PATH (or - for standard input) for an API token, or "
+            "--user NAME@REALM to log in with a password. They can also come from PVE_TOKEN, PVE_TOKEN_FILE "
+            f"or PVE_USER, or from token_file or user in {where}"
+        )
+    key, value, source = entry
+
+    if key != "user":
+        for flag, given in (("--password-file", flags.password_file), ("--otp", flags.otp)):
+            if given is not None:
+                raise ConfigError(
+                    f"{flag} is for a login with user and password, but the API token from {source} is used; "
+                    "pass --user NAME@REALM too, or leave out " + flag
+                )
+        sources["token"] = source
+        return _Credentials(token=_read_token(entry, config_file.parent, read_stdin, prompt), entry_key=key)
+
+    user = _check_user(str(value), source)
+    sources["user"] = source
+    password, password_file = _read_password(
+        levels, user, config_file, where, sources, read_stdin=read_stdin, prompt=prompt
+    )
+    return _Credentials(user=user, password=password, password_file=password_file)
+
+
+def _check_user(text: str, source: str) -> str:
+    """Return the user as given; reject an API token id and a malformed user@realm."""
+    from .._ticket import login_userid
+
+    user = text.strip()
+    if "!" in user:
+        # Only what precedes '!' is shown: a whole token string would carry its secret.
+        owner = user.partition("!")[0]
+        raise ConfigError(
+            f"the user {owner + '!...'!r} from {source} is an API token id; pass the token with --token-file "
+            "or PVE_TOKEN instead, which needs no password"
+        )
+    try:
+        login_userid(user)
+    except InvalidInputError as exc:
+        raise ConfigError(f"{exc} (from {source})") from None
+    return user
+
+
+def _read_password(
+    levels: list[Level],
+    user: str,
+    config_file: Path,
+    where: str,
+    sources: dict[str, str],
+    *,
+    read_stdin: Callable[[], str],
+    prompt: Callable[[str], str] | None,
+) -> tuple[str, Path | None]:
+    """Return the password of ``user`` and the file it came from (None for a variable, stdin or the prompt)."""
+    from .._ticket import login_userid
+
+    userid = login_userid(user)
+    entry = _pick(levels, "password_file", "password")
+    if entry is None:
+        if prompt is None:
+            raise ConfigError(
+                f"no password given for {userid}, and standard input is not a terminal to ask for it; pass "
+                "--password-file PATH (or - for standard input), set PVE_PASSWORD_FILE or PVE_PASSWORD, "
+                f"or add password_file to {where}"
+            )
+        sources["password"] = PROMPT_SOURCE
+        return _non_empty_password(prompt(f"Password for {userid}"), PROMPT_SOURCE), None
+
+    key, value, source = entry
+    sources["password"] = source
+    if key == "password":
+        return _non_empty_password(str(value), source), None
+    if value == "-":
+        if prompt is not None:
+            return _non_empty_password(prompt(f"Password for {userid}"), f"the password prompt (from {source})"), None
+        return _non_empty_password(_first_line(read_stdin()), f"standard input (from {source})"), None
+
+    path = Path(os.path.expanduser(str(value)))
+    if not path.is_absolute() and source.startswith("profile "):
+        # A relative password_file in the config file is relative to that file's directory.
+        path = config_file.parent / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the password file {path} (from {source}): {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the password file {path} (from {source}) is not UTF-8 text") from None
+    return _non_empty_password(_first_line(text), f"the password file {path} (from {source})"), path
+
+
+def _first_line(text: str) -> str:
+    """Return the first line without its line break; spaces are part of a password and stay."""
+    return text.split("\n", 1)[0].removesuffix("\r")
+
+
+def _non_empty_password(password: str, where: str) -> str:
+    if not password:
+        raise ConfigError(f"the password from {where} is empty")
+    return password
 
 
 def _pick(levels: list[Level], *keys: str) -> tuple[str, Any, str] | None:
@@ -214,10 +386,15 @@ def _pick(levels: list[Level], *keys: str) -> tuple[str, Any, str] | None:
     return None
 
 
-def _read_token(entry: tuple[str, Any, str], config_dir: Path, read_stdin: Callable[[], str]) -> str:
+def _read_token(
+    entry: tuple[str, Any, str],
+    config_dir: Path,
+    read_stdin: Callable[[], str],
+    prompt: Callable[[str], str] | None,
+) -> str:
     key, value, source = entry
     if key == "token_file":
-        return _read_token_file(str(value), source, config_dir, read_stdin)
+        return _read_token_file(str(value), source, config_dir, read_stdin, prompt)
     token = str(value).strip()
     if not token:
         raise ConfigError(f"the API token from {source} is empty")
@@ -229,6 +406,8 @@ def _flag_level(flags: ConnectionFlags) -> Level:
         "host": flags.host,
         "token": flags.token,
         "token_file": flags.token_file,
+        "user": flags.user,
+        "password_file": flags.password_file,
         "ca_file": flags.ca_file,
         "fingerprint": list(flags.fingerprints) or None,
         "verify": False if flags.insecure else None,
@@ -238,6 +417,8 @@ def _flag_level(flags: ConnectionFlags) -> Level:
         "host": "--host",
         "token": "--token",
         "token_file": "--token-file",
+        "user": "--user",
+        "password_file": "--password-file",
         "ca_file": "--ca-file",
         "fingerprint": "--fingerprint",
         "verify": "--insecure",
@@ -251,6 +432,9 @@ def _environment_level(environ: Mapping[str, str]) -> Level:
         "host": "PVE_HOST",
         "token": "PVE_TOKEN",
         "token_file": "PVE_TOKEN_FILE",
+        "user": "PVE_USER",
+        "password_file": "PVE_PASSWORD_FILE",
+        "password": "PVE_PASSWORD",
         "ca_file": "PVE_CA_FILE",
         "verify": "PVE_VERIFY",
         "node": "PVE_NODE",
@@ -265,7 +449,7 @@ def _environment_level(environ: Mapping[str, str]) -> Level:
 
 def _parse_verify(text: str) -> bool:
     word = text.strip().lower()
-    if word in _FALSE_WORDS:
+    if word in FALSE_WORDS:
         return False
     if word in _TRUE_WORDS:
         return True
@@ -311,18 +495,20 @@ def _resolve_tls(levels: list[Level], sources: dict[str, str]) -> tuple[bool, st
         sources["ca_file"] = source
         return True, os.path.expanduser(str(value)), ()
     sources["fingerprint"] = source
-    return True, None, _split_fingerprints(value)
+    return True, None, split_fingerprints(value)
 
 
-def _split_fingerprints(value: Any) -> tuple[str, ...]:
+def split_fingerprints(value: Any) -> tuple[str, ...]:
     """Split fingerprints given as a list, or as text separated by commas or white space (for rotation)."""
     entries = value if isinstance(value, list) else str(value).replace(",", " ").split()
     return tuple(str(entry).strip() for entry in entries if str(entry).strip())
 
 
-def _read_token_file(name: str, source: str, config_dir: Path, read_stdin: Callable[[], str]) -> str:
+def _read_token_file(
+    name: str, source: str, config_dir: Path, read_stdin: Callable[[], str], prompt: Callable[[str], str] | None
+) -> str:
     if name == "-":
-        text = read_stdin()
+        text = prompt("API token") if prompt is not None else read_stdin()
         where = "standard input"
     else:
         path = Path(os.path.expanduser(name))
@@ -340,15 +526,16 @@ def _read_token_file(name: str, source: str, config_dir: Path, read_stdin: Calla
     return token
 
 
-def _warn_if_readable_by_others(path: Path, warn: Callable[[str], None]) -> None:
+def _warn_if_readable_by_others(path: Path, warn: Callable[[str], None], *, what: str = "an API token") -> None:
     if os.name != "posix":
         return
     try:
         mode = path.stat().st_mode
     except OSError:
         return
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        warn(
-            f"{path} contains an API token and other users can read it; "
-            f"run chmod 600 {path}, or move the token to a token_file"
-        )
+    if not mode & (stat.S_IRGRP | stat.S_IROTH):
+        return
+    advice = f"run chmod 600 {path}"
+    if what == "an API token":
+        advice += ", or move the token to a token_file"
+    warn(f"{path} contains {what} and other users can read it; {advice}")

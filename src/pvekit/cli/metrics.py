@@ -16,6 +16,7 @@ from .output import (
     key_value_table,
     memory_usage,
     percent,
+    power_state_label,
     rate_or_missing,
     rates_json,
     snapshot_json,
@@ -74,7 +75,7 @@ def _rows(snapshot: MetricsSnapshot, rates: Rates | None) -> list[tuple[str, str
     rows: list[tuple[str, str | Text]] = [
         ("VM", f"{snapshot.vmid} ({snapshot.name})" if snapshot.name else str(snapshot.vmid)),
         ("Node", snapshot.node),
-        ("Status", status_text(snapshot.status)),
+        ("Status", status_text(power_state_label(snapshot.power_state, snapshot.status))),
         ("Uptime", duration(snapshot.uptime_seconds) if running else MISSING),
         ("CPU", percent(snapshot.cpu.ratio) + cpus if running else MISSING),
         ("Memory", memory_usage(snapshot.mem_bytes, snapshot.maxmem_bytes)),

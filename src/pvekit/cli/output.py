@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         GuestNetwork,
         IpAddress,
         MetricsSnapshot,
+        PowerState,
         Rates,
         RrdPoint,
         TaskStatus,
@@ -78,14 +79,24 @@ def whole(value: float | None) -> float | int | None:
     return value
 
 
+def power_state_json(state: PowerState) -> str:
+    """Return a power state's stable JSON name.
+
+    The names are ``running``, ``paused``, ``stopped``, ``hibernated``, ``unknown``, and
+    ``running_or_paused`` for a listing row that reports running without saying whether the VM is paused.
+    """
+    return state.name.lower()
+
+
 def guest_json(guest: Guest) -> dict[str, Any]:
-    """Encode a listing row."""
+    """Encode a listing row; ``status`` is PVE's, ``power_state`` pvekit's reading of it."""
     return {
         "vmid": guest.vmid,
         "name": guest.name,
         "node": guest.node,
         "type": guest.kind,
         "status": guest.status,
+        "power_state": power_state_json(guest.power_state),
         "cpu_ratio": guest.cpu.ratio,
         "cpus": whole(guest.cpu.cpus),
         "mem_bytes": guest.mem_bytes,
@@ -108,7 +119,7 @@ def status_json(status: VmStatus) -> dict[str, Any]:
         "node": status.node,
         "status": status.status,
         "qmpstatus": status.qmpstatus,
-        "power_state": status.power_state.value,
+        "power_state": power_state_json(status.power_state),
         "uptime_seconds": status.uptime_seconds,
         "cpu_ratio": status.cpu.ratio,
         "cpus": whole(status.cpu.cpus),
@@ -221,7 +232,7 @@ def snapshot_json(snapshot: MetricsSnapshot) -> dict[str, Any]:
         "node": snapshot.node,
         "type": snapshot.kind,
         "status": snapshot.status,
-        "power_state": snapshot.power_state.value,
+        "power_state": power_state_json(snapshot.power_state),
         "cpu_ratio": snapshot.cpu.ratio,
         "cpus": whole(snapshot.cpu.cpus),
         "mem_bytes": snapshot.mem_bytes,
@@ -354,12 +365,26 @@ def local_time(moment: datetime | None) -> str:
 
 
 def status_text(status: str | None) -> Text:
-    """Return a guest status as styled text: running green, stopped dim, anything else yellow."""
+    """Return a guest status as styled text: running green, stopped and hibernated dim, anything else yellow."""
     from rich.text import Text
 
     value = status or "unknown"
-    style = {"running": "green", "stopped": "dim"}.get(value, "yellow")
+    style = {"running": "green", "stopped": "dim", "hibernated": "dim"}.get(value, "yellow")
     return Text(value, style=style)
+
+
+def power_state_label(state: PowerState, status: str | None) -> str:
+    """Return a power state as tables show it.
+
+    A listing row does not say whether a running VM is paused, and nearly all running VMs are not, so
+    that state reads ``running``, and ``pvekit status VMID`` shows which it is. A state pvekit does not
+    know shows PVE's status.
+    """
+    if state.name == "RUNNING_OR_PAUSED":
+        return "running"
+    if state.name == "UNKNOWN":
+        return status or "unknown"
+    return str(state.value)
 
 
 # ------------------------------------------------------------------ tables

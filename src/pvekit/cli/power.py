@@ -148,6 +148,8 @@ async def _act_on_all(
         return outcome
 
     async with client:
+        if display is not None:
+            await app.log_in_before_display(client)
         with display if display is not None else contextlib.nullcontext():
             return list(await asyncio.gather(*(act(vmid) for vmid in vmids)))
 

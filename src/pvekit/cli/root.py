@@ -15,9 +15,16 @@ from .config import ConnectionFlags
 ROOT_EPILOG = (
     """\b
 Settings are read from the flags above, then from the environment
-(PVE_HOST, PVE_TOKEN, PVE_TOKEN_FILE, PVE_CA_FILE, PVE_FINGERPRINT,
-PVE_VERIFY=0, PVE_NODE, PVEKIT_PROFILE), then from the profile in
+(PVE_HOST, PVE_TOKEN, PVE_TOKEN_FILE, PVE_USER, PVE_PASSWORD_FILE,
+PVE_PASSWORD, PVE_CA_FILE, PVE_FINGERPRINT, PVE_VERIFY=0, PVE_NODE,
+PVEKIT_PROFILE), then from the profile in
 $XDG_CONFIG_HOME/pvekit/config.toml (default ~/.config/pvekit/config.toml).
+
+\b
+Credentials: an API token, or --user with a password. The password comes
+from --password-file, PVE_PASSWORD_FILE, PVE_PASSWORD or the profile's
+password_file, else pvekit prompts for it on the terminal. A user with TOTP
+is asked for the code on the terminal; scripts pass --otp.
 
 \b
 Shell completion (bash; use zsh_source or fish_source for those shells):
@@ -96,6 +103,24 @@ def _install_logging(ctx: click.Context, verbose: int) -> None:
     help="Read the API token from this file, or from standard input with -. [env: PVE_TOKEN_FILE]",
 )
 @click.option(
+    "--user",
+    metavar="NAME@REALM",
+    help="Log in as this PVE user with a password instead of a token, such as api@pve; without @REALM the "
+    "realm is pam. [env: PVE_USER]",
+)
+@click.option(
+    "--password-file",
+    metavar="PATH",
+    help="Read the password of --user from this file (its first line), or from standard input with -. "
+    "Without it, PVE_PASSWORD_FILE, PVE_PASSWORD or a prompt on the terminal. [env: PVE_PASSWORD_FILE]",
+)
+@click.option(
+    "--otp",
+    metavar="CODE",
+    help="TOTP code for a --user with two-factor login, for scripts; a code is valid for about 30 seconds. "
+    "recovery:KEY sends a recovery key. On a terminal pvekit asks for the code instead.",
+)
+@click.option(
     "--ca-file",
     metavar="PATH",
     help="PEM file of the CA to trust, such as a copy of the cluster's /etc/pve/pve-root-ca.pem. [env: PVE_CA_FILE]",
@@ -106,14 +131,15 @@ def _install_logging(ctx: click.Context, verbose: int) -> None:
     metavar="SHA256",
     multiple=True,
     help="Pin the node's certificate by its SHA-256 fingerprint (AB:CD:..., as shown under Node > Certificates) "
-    "instead of checking a CA; repeat while a certificate is replaced. [env: PVE_FINGERPRINT]",
+    "instead of checking a CA; repeat while a certificate is replaced. pvekit trust HOST stores one in the "
+    "profile. [env: PVE_FINGERPRINT]",
 )
 @click.option(
     "--insecure",
     is_flag=True,
     default=False,
-    help="Do not verify the server's certificate; anyone on the network path can then read the token. "
-    "[env: PVE_VERIFY=0]",
+    help="Do not verify the server's certificate; anyone on the network path can then read the token or "
+    "password. [env: PVE_VERIFY=0]",
 )
 @click.option("--node", metavar="NODE", help="Default node for commands that act on one VM. [env: PVE_NODE]")
 @click.option(
@@ -131,6 +157,9 @@ def cli(
     host: str | None,
     token: str | None,
     token_file: str | None,
+    user: str | None,
+    password_file: str | None,
+    otp: str | None,
     ca_file: str | None,
     fingerprints: tuple[str, ...],
     insecure: bool,
@@ -143,6 +172,8 @@ def cli(
     \b
     Examples:
       pvekit --host pve1.example.com --token-file ~/.pve-token vms
+      pvekit --host pve1.example.com --user admin@pve vms
+      pvekit trust pve1.example.com
       pvekit --profile lab status 100
       pvekit start 100 101 102 --wait
       pvekit top --sort netin
@@ -151,6 +182,9 @@ def cli(
         host=host,
         token=token,
         token_file=token_file,
+        user=user,
+        password_file=password_file,
+        otp=otp,
         ca_file=ca_file,
         fingerprints=fingerprints,
         insecure=insecure,
@@ -162,7 +196,7 @@ def cli(
 
 
 def _register() -> None:
-    from . import guest, metrics, power, rrd, task, top, vms
+    from . import guest, metrics, power, rrd, task, top, trust, vms
 
     cli.add_command(vms.vms)
     cli.add_command(guest.status)
@@ -174,6 +208,7 @@ def _register() -> None:
         cli.add_command(command)
     cli.add_command(task.task)
     cli.add_command(top.top)
+    cli.add_command(trust.trust)
 
 
 _register()

@@ -182,6 +182,7 @@ async def _wait(
     parsed = Upid.parse(upid)
     async with app.async_client() as client:
         task = client.tasks.get(upid)
+        await app.log_in_before_display(client)
         with TaskDisplay(app.err_console) as display:
             row = display.add(f"task {parsed.task_type} {parsed.id}".rstrip())
             outcome: TaskResult | TaskFailedError | TaskTimeoutError

@@ -19,7 +19,18 @@ import click
 
 from .._exceptions import TransportError
 from .app import EXIT_CODES_SHORT_HELP, App, pass_app
-from .output import MISSING, echo_json, iso_time, memory_usage, percent, plain, rate_or_missing, rates_json, status_text
+from .output import (
+    MISSING,
+    echo_json,
+    iso_time,
+    memory_usage,
+    percent,
+    plain,
+    power_state_label,
+    rate_or_missing,
+    rates_json,
+    status_text,
+)
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -79,7 +90,7 @@ def build_table(rows: Sequence[Rates], *, fill_width: bool = False) -> Table:
             plain(row.name or MISSING),
             plain(row.node),
             plain(row.kind),
-            status_text(snapshot.status),
+            status_text(power_state_label(snapshot.power_state, snapshot.status)),
             plain(percent(snapshot.cpu.ratio) if running else MISSING),
             plain(memory_usage(snapshot.mem_bytes, snapshot.maxmem_bytes) if running else MISSING),
             plain(rate_or_missing(row.netin_per_second)),

@@ -5,7 +5,18 @@ from __future__ import annotations
 import click
 
 from .app import EXIT_CODES_SHORT_HELP, App, ExitCode, abort, pass_app
-from .output import MISSING, duration, echo_json, guest_json, memory_usage, new_table, percent, plain, status_text
+from .output import (
+    MISSING,
+    duration,
+    echo_json,
+    guest_json,
+    memory_usage,
+    new_table,
+    percent,
+    plain,
+    power_state_label,
+    status_text,
+)
 
 
 @click.command(epilog=EXIT_CODES_SHORT_HELP)
@@ -73,7 +84,7 @@ def vms(
             plain(guest.vmid),
             plain(guest.name or MISSING),
             plain(guest.node),
-            status_text("template" if guest.template else guest.status),
+            status_text("template" if guest.template else power_state_label(guest.power_state, guest.status)),
             plain(percent(guest.cpu.ratio) if running else MISSING),
             plain(f"{guest.cpu.cpus:g}" if guest.cpu.cpus else MISSING),
             plain(memory_usage(guest.mem_bytes if running else None, guest.maxmem_bytes)),
