@@ -14,8 +14,11 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) -m demo
 
+# pytest's exit code 5 means it collected no tests: that is a failure too.
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest; status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
 	$(MAKE) lint
 
 lint: $(VENV)/.installed
