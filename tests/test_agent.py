@@ -221,3 +221,8 @@ async def test_wait_for_address_stops_when_agent_not_enabled(
         await timed_api.call(lambda pve: pve.agent.wait_for_address(100, timeout=60))
 
     assert clock.sleeps == []
+
+
+def test_invalid_family_rejected() -> None:
+    with pytest.raises(ValueError, match="'inet6'"):
+        network(C03).primary_address("inet6")  # type: ignore[arg-type]

@@ -75,7 +75,7 @@ def test_unreachable_host_exits_4(tmp_path: Path, cluster: FakeCluster, token: s
 
     assert result.exit_code == 4
     assert f"https://127.0.0.1:{port}/api2/json/cluster/resources: connection failed" in result.stderr
-    assert "check the host name, the port (8006) and that pveproxy runs" in result.stderr
+    assert f"check the host name, the port ({port}) and that pveproxy runs" in result.stderr
 
 
 def test_certificate_not_trusted_exits_4(demo: FakeCluster, token: str, tmp_path: Path) -> None:

@@ -57,3 +57,13 @@ def test_idle_connections_dropped_before_pveproxy_closes_them() -> None:
     assert KEEPALIVE_EXPIRY_SECONDS < 4
     assert make_limits(4).keepalive_expiry == KEEPALIVE_EXPIRY_SECONDS
     assert make_limits(4).max_connections == 4
+
+
+def test_connection_error_names_the_port_used() -> None:
+    import httpx
+
+    from pvekit._connection import transport_error
+
+    error = transport_error(httpx.ConnectError("refused"), "GET", "https://127.0.0.1:1/api2/json/nodes")
+
+    assert "the port (1)" in str(error)

@@ -12,7 +12,7 @@ from fakecluster import FakeCluster, Rates
 from pvekit import InvalidInputError, RRDError, mean
 from pvekit._core import Session
 from pvekit._monitor_ops import RrdOps
-from pvekit._rrd import newest_with_values, parse_series
+from pvekit._rrd import check_rrd_arguments, newest_with_values, parse_series
 from pvekit._vm_ops import VmOps
 from tests.conftest import Api, FakeClock
 from tests.scripted import drive, response
@@ -83,7 +83,7 @@ def test_newest_point_skips_trailing_empty() -> None:
     assert point.time.timestamp() == 1710000180
 
 
-@pytest.mark.parametrize(("timeframe", "cf"), [("minute", "AVERAGE"), ("hour", "MIN"), ("HOUR", "AVERAGE")])
+@pytest.mark.parametrize(("timeframe", "cf"), [("minute", "AVERAGE"), ("hour", "MIN"), ("", "AVERAGE")])
 async def test_invalid_arguments_rejected_before_request(
     api: Api, cluster: FakeCluster, timeframe: str, cf: str
 ) -> None:
@@ -182,3 +182,7 @@ def test_timeframe_and_cf_are_separate_query_parameters() -> None:
     assert points == []
     assert effects[0].path == "/nodes/HomeNet/qemu/100/rrddata"
     assert effects[0].params == (("timeframe", "day"), ("cf", "MAX"))
+
+
+def test_rrd_arguments_any_case() -> None:
+    assert check_rrd_arguments("Hour", "max") == ("hour", "MAX")

@@ -112,7 +112,7 @@ async def test_pin_mismatch_sends_no_request(
     assert error.presented == presented
     assert wrong in str(error)
     assert presented in str(error)
-    assert "Node > Certificates" in str(error)
+    assert "Node > System > Certificates" in str(error)
     assert "no request was sent" in str(error)
     assert error.url.endswith("/nodes") or error.url.endswith("/access/ticket")
     assert cluster.pve.requests == []

@@ -77,3 +77,9 @@ def test_secret_never_in_error(middle: str) -> None:
         ApiToken.parse(f"a@pve!x!y={secret}")
 
     assert secret not in str(caught.value)
+
+
+def test_header_value_prefix_accepted() -> None:
+    token = ApiToken.parse(f"PVEAPIToken=dev@pve!ci={SECRET}")
+
+    assert token.token_id == "dev@pve!ci"

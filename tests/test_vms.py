@@ -175,3 +175,15 @@ async def test_one_node_down_keeps_the_others(timed_api: Api, cluster: FakeClust
 async def test_container_vmid_named_as_container(api: Api, vms: FakeCluster) -> None:
     with pytest.raises(VmNotFoundError, match="LXC container"):
         await api.call(lambda pve: pve.vms.status(200))
+
+
+async def test_single_tag_string_accepted(api: Api, vms: FakeCluster) -> None:
+    tagged = await api.call(lambda pve: pve.vms.list(tags="web"))
+
+    assert [vm.vmid for vm in tagged] == [100]
+
+
+@pytest.mark.parametrize(("status", "message"), [("bogus", "running, stopped"), ("paused", "cannot tell paused")])
+async def test_unknown_status_filter_rejected(api: Api, vms: FakeCluster, status: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        await api.call(lambda pve: pve.vms.list(status=status))

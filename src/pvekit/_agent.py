@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._exceptions import InvalidInputError
 from ._values import to_int, to_str
 
 AddressFamily = Literal["ipv4", "ipv6"]
@@ -81,9 +82,7 @@ class AgentInterface:
     @classmethod
     def from_api(cls, entry: Mapping[str, Any]) -> AgentInterface:
         """Build from one entry of ``network-get-interfaces``; ``ip-addresses`` may be absent."""
-        addresses = (
-            IpAddress.from_api(item) for item in entry.get("ip-addresses") or [] if isinstance(item, Mapping)
-        )
+        addresses = (IpAddress.from_api(item) for item in entry.get("ip-addresses") or [] if isinstance(item, Mapping))
         mac = to_str(entry.get("hardware-address"))
         statistics = entry.get("statistics")
         return cls(
@@ -129,6 +128,8 @@ class GuestNetwork:
         Link-local addresses are dropped unless ``include_link_local``. Select
         one interface by ``interface`` name or by ``mac`` (any case).
         """
+        if family not in (None, "ipv4", "ipv6"):
+            raise InvalidInputError(f"address family {family!r} is invalid; use 'ipv4', 'ipv6' or None for both")
         wanted_mac = mac.lower() if mac else None
         pairs = []
         for nic in self.interfaces:

@@ -63,6 +63,8 @@ class ApiToken:
                 part that is wrong and never contains the secret.
         """
         text = text.strip()
+        # Accept a value copied from an Authorization header as well.
+        text = text.removeprefix("PVEAPIToken=")
         userid, bang, rest = text.partition("!")
         if not bang:
             raise InvalidTokenError(

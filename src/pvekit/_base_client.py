@@ -73,7 +73,7 @@ class BaseClient:
             logger.warning(
                 "TLS verification is off for %s: anyone on the path can read the %s. Pass ca_file with "
                 "the cluster's CA (/etc/pve/pve-root-ca.pem), or fingerprint with the SHA-256 fingerprint "
-                "shown under Node > Certificates, instead",
+                "shown under Node > System > Certificates, instead",
                 self._endpoint.host,
                 credential,
             )

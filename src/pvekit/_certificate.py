@@ -26,7 +26,7 @@ class CertificateInfo:
         not_before: start of the validity period, timezone-aware UTC.
         not_after: end of the validity period, timezone-aware UTC.
         fingerprint_sha256: SHA-256 of the DER bytes as PVE shows it under
-            Node > Certificates (``AB:CD:...``); pass it as ``fingerprint=``.
+            Node > System > Certificates (``AB:CD:...``); pass it as ``fingerprint=``.
         subject_alt_names: ``DNS:name`` and ``IP:address`` entries.
         serial_number: the serial number the issuer gave the certificate.
         der: the certificate, DER-encoded.
@@ -84,7 +84,7 @@ def fetch_certificate(host: str, timeout: float = DEFAULT_FETCH_TIMEOUT_SECONDS)
 
     Only a TCP connection and a TLS handshake take place; no HTTP request is
     sent. Show the result to a person who compares the fingerprint with the
-    one under Node > Certificates before pinning it.
+    one under Node > System > Certificates before pinning it.
 
     Args:
         host: the forms ``Client`` accepts: ``pve1``, ``pve1:8006``,
@@ -128,7 +128,8 @@ def fetch_certificate(host: str, timeout: float = DEFAULT_FETCH_TIMEOUT_SECONDS)
         ) from None
     except OSError as exc:
         raise PveConnectionError(
-            f"connecting to {where} failed ({exc}); check the host name, the port (8006) and that pveproxy runs",
+            f"connecting to {where} failed ({exc}); check the host name, the port ({endpoint.port}) "
+            "and that pveproxy runs",
             url=url,
         ) from None
     if der is None:

@@ -64,7 +64,7 @@ class Client(BaseClient):
         ca_file: PEM file of the CA to trust instead of the system's, for
             example the cluster's ``/etc/pve/pve-root-ca.pem``.
         fingerprint: the SHA-256 fingerprint of the node's certificate as PVE
-            shows it under Node > Certificates (``AB:CD:...``, colons and case
+            shows it under Node > System > Certificates (``AB:CD:...``, colons and case
             optional), or several for rotation. It replaces CA and host name
             checks and is checked before any request byte is sent.
         connect_timeout: seconds to wait for a connection.
@@ -248,14 +248,15 @@ class Vms:
         node: str | None = None,
         *,
         status: str | None = None,
-        tags: Sequence[str] = (),
+        tags: Sequence[str] | str = (),
         pool: str | None = None,
         name: str | None = None,
     ) -> list[Guest]:
         """List the VMs of the cluster in one request (``/cluster/resources``), or of one node.
 
-        Containers are left out. Filters: ``status`` (``running``, ``stopped``),
-        every tag in ``tags``, ``pool``, and ``name`` as a shell pattern (``web*``).
+        Containers are left out. Filters: ``status`` (running, stopped,
+        unknown or hibernated), every tag in ``tags`` (one tag or a list),
+        ``pool``, and ``name`` as a shell pattern (``web*``).
 
         Example:
             >>> [vm.vmid for vm in pve.vms.list(status="running", tags=["prod"])]

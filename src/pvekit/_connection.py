@@ -152,12 +152,14 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
     if _is_certificate_error(exc):
         return TLSError(
             f"{method} {url}: TLS certificate verification failed ({detail}); pass ca_file with the "
-            "cluster's CA (/etc/pve/pve-root-ca.pem), or pin the certificate with fingerprint= (Node > Certificates)",
+            "cluster's CA (/etc/pve/pve-root-ca.pem), or pin the certificate with fingerprint= "
+            "(Node > System > Certificates)",
             method=method,
             url=url,
         )
     return PveConnectionError(
-        f"{method} {url}: connection failed ({detail}); check the host name, the port (8006) and that pveproxy runs",
+        f"{method} {url}: connection failed ({detail}); check the host name, the port ({_port_of(url)}) "
+        "and that pveproxy runs",
         method=method,
         url=url,
     )
@@ -170,3 +172,10 @@ def _is_certificate_error(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _port_of(url: str) -> int:
+    try:
+        return httpx.URL(url).port or DEFAULT_PORT
+    except httpx.InvalidURL:
+        return DEFAULT_PORT

@@ -183,7 +183,12 @@ def error_from_response(method: str, path: str, response: RawResponse) -> ApiErr
     if status == 400:
         return BadRequestError(message, errors=errors, **common)
     if status == 401:
-        return AuthenticationError(message, **common)
+        hint = (
+            "check the credentials: an API token (user@realm!tokenid=secret) must exist, be enabled and not "
+            "be expired, with the secret PVE showed when it was created; a password login needs the right "
+            "user, realm and password"
+        )
+        return AuthenticationError(message, hint=hint, **common)
     if status == 403:
         match = _PERMISSION.search(message)
         return PermissionDeniedError(

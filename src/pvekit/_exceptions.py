@@ -95,6 +95,7 @@ class ApiError(PveError):
         method: str = "",
         path: str = "",
         errors: Mapping[str, str] | None = None,
+        hint: str = "",
     ) -> None:
         self.status_code = status_code
         self.reason = reason
@@ -102,7 +103,9 @@ class ApiError(PveError):
         self.method = method
         self.path = path
         self.errors: Mapping[str, str] = dict(errors or {})
-        super().__init__(self._describe())
+        # What to do next, appended to str() only, so that ``message`` stays PVE's.
+        self.hint = hint
+        super().__init__(self._describe() + (f"; {hint}" if hint else ""))
 
     def _describe(self) -> str:
         # Errors that pvekit concludes itself, such as a VMID missing from the

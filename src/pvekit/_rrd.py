@@ -21,7 +21,12 @@ RATE_FIELDS = ("netin_per_second", "netout_per_second", "diskread_per_second", "
 
 
 def check_rrd_arguments(timeframe: str, cf: str) -> tuple[str, str]:
-    """Return the arguments, or raise InvalidInputError listing the valid values."""
+    """Return the arguments in PVE's spelling, or raise InvalidInputError listing the valid values.
+
+    Any case is accepted: ``max`` becomes ``MAX`` and ``Hour`` becomes ``hour``.
+    """
+    timeframe = timeframe.lower() if isinstance(timeframe, str) else timeframe
+    cf = cf.upper() if isinstance(cf, str) else cf
     if timeframe not in TIMEFRAMES:
         raise InvalidInputError(
             f"RRD timeframe {timeframe!r} is invalid; use one of {', '.join(TIMEFRAMES)} (decade needs PVE 9)"

@@ -42,17 +42,17 @@ def normalize_fingerprint(text: str) -> str:
     if not set(digits) <= _HEX_DIGITS:
         raise InvalidInputError(
             f"fingerprint {text!r} contains characters other than hex digits and ':'; "
-            "copy the SHA-256 fingerprint shown under Node > Certificates"
+            "copy the SHA-256 fingerprint shown under Node > System > Certificates"
         )
     if len(digits) == SHA1_HEX_DIGITS:
         raise InvalidInputError(
             f"fingerprint {text!r} has 40 hex digits, so it is a SHA-1 fingerprint; "
-            "pvekit pins SHA-256 (64 hex digits), which PVE shows under Node > Certificates"
+            "pvekit pins SHA-256 (64 hex digits), which PVE shows under Node > System > Certificates"
         )
     if len(digits) != SHA256_HEX_DIGITS:
         raise InvalidInputError(
             f"fingerprint {text!r} has {len(digits)} hex digits; a SHA-256 fingerprint has 64, "
-            "as PVE shows it under Node > Certificates (AB:CD:...)"
+            "as PVE shows it under Node > System > Certificates (AB:CD:...)"
         )
     return digits
 
@@ -156,7 +156,7 @@ def check_pins(context: ssl.SSLContext, der: bytes | None, server: str | None) -
         f"  presented: {shown}\n"
         "The certificate changed: it was renewed, or someone between this host and the server "
         "presented their own. Compare the presented fingerprint with the one PVE shows under "
-        "Node > Certificates, and update the pin only if they are the same.",
+        "Node > System > Certificates, and update the pin only if they are the same.",
         expected=expected,
         presented=shown,
     )

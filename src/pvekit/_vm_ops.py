@@ -60,15 +60,31 @@ class GuestListing:
     failures: tuple[NodeFailure, ...]
 
 
+# Statuses a listing row can be filtered by: PVE's own, and hibernated (stopped
+# with the lock "suspended"). A listing cannot tell paused from running.
+LISTING_STATUSES = ("running", "stopped", "unknown", "hibernated")
+
+
 def filter_guests(
     guests: Sequence[Guest],
     *,
     status: str | None = None,
-    tags: Sequence[str] = (),
+    tags: Sequence[str] | str = (),
     pool: str | None = None,
     name: str | None = None,
 ) -> list[Guest]:
-    """Keep the guests that match every given filter; ``name`` is a shell-style pattern."""
+    """Keep the guests that match every given filter; ``name`` is a shell-style pattern.
+
+    ``tags`` is one tag or several, all of which must match.
+
+    Raises:
+        InvalidInputError: ``status`` is not one a listing can tell.
+    """
+    if isinstance(tags, str):
+        tags = (tags,)
+    if status is not None and status not in LISTING_STATUSES:
+        hint = " (a listing cannot tell paused from running; read vms.status() per VM)" if status == "paused" else ""
+        raise InvalidInputError(f"status filter {status!r} is invalid; use one of {', '.join(LISTING_STATUSES)}{hint}")
     if status is None and not tags and pool is None and name is None:
         return list(guests)
     kept = []
@@ -168,7 +184,7 @@ class VmOps:
         node: str | None = None,
         *,
         status: str | None = None,
-        tags: Sequence[str] = (),
+        tags: Sequence[str] | str = (),
         pool: str | None = None,
         name: str | None = None,
     ) -> Operation[list[Guest]]:
@@ -178,9 +194,7 @@ class VmOps:
             vms = [guest for guest in guests if guest.kind == "qemu"]
         else:
             vms = yield from self.node_vms(check_node(node))
-        return filter_guests(
-            sorted(vms, key=lambda g: g.vmid), status=status, tags=tags, pool=pool, name=name
-        )
+        return filter_guests(sorted(vms, key=lambda g: g.vmid), status=status, tags=tags, pool=pool, name=name)
 
     def node_vms(self, node: str) -> Operation[list[Guest]]:
         """List the QEMU VMs of one node (``/nodes/{node}/qemu``)."""
@@ -319,9 +333,7 @@ class VmOps:
         """Resume a paused VM. A hibernated VM is woken with start instead."""
         return (yield from self.power(vmid, "resume", {}, node))
 
-    def _task_started_since(
-        self, node: str, vmid: int, task_type: str, since: float
-    ) -> Operation[str | None]:
+    def _task_started_since(self, node: str, vmid: int, task_type: str, since: float) -> Operation[str | None]:
         params: dict[str, ParamValue] = {
             "vmid": vmid,
             "typefilter": task_type,

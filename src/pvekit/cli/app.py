@@ -53,10 +53,10 @@ EXIT_CODES_HELP = """\b
 Exit status:
   0    success
   1    the operation or task failed
-  2    usage error: invalid option or value, or missing settings
+  2    usage error: invalid option or value, missing settings, or a value PVE rejected (HTTP 400)
   3    authentication or permission failure (HTTP 401, 403)
-  4    connection or TLS failure, or a node that PVE cannot reach
-  5    not found: VM or node
+  4    connection or TLS failure, a changed certificate, or a node PVE cannot reach (HTTP 595, 596)
+  5    not found: VM, node or task
   130  interrupted by Ctrl-C"""
 
 # The epilog of every subcommand.

@@ -130,9 +130,9 @@ def _install_logging(ctx: click.Context, verbose: int) -> None:
     "fingerprints",
     metavar="SHA256",
     multiple=True,
-    help="Pin the node's certificate by its SHA-256 fingerprint (AB:CD:..., as shown under Node > Certificates) "
-    "instead of checking a CA; repeat while a certificate is replaced. pvekit trust HOST stores one in the "
-    "profile. [env: PVE_FINGERPRINT]",
+    help="Pin the node's certificate by its SHA-256 fingerprint (AB:CD:..., as shown under "
+    "Node > System > Certificates) instead of checking a CA; repeat while a certificate is replaced. "
+    "pvekit trust HOST stores one in the profile. [env: PVE_FINGERPRINT]",
 )
 @click.option(
     "--insecure",

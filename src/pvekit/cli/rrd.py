@@ -117,7 +117,17 @@ def _print_chart(app: App, points: Sequence[RrdPoint], title: str) -> None:
     columns, lines = shutil.get_terminal_size((100, 40))
     height = max(CHART_MIN_HEIGHT, min(CHART_MAX_HEIGHT, lines - 2))
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    text = render_rrd_chart(points, title=title, width=columns, height=height, color=color)
+    # plotext 6 sizes its panels from the LINES variable, not from plot_size, when standard output is not
+    # a terminal, so the chart gets the height computed here for the time it is drawn.
+    saved = os.environ.get("LINES")
+    os.environ["LINES"] = str(height + 2)
+    try:
+        text = render_rrd_chart(points, title=title, width=columns, height=height, color=color)
+    finally:
+        if saved is None:
+            del os.environ["LINES"]
+        else:
+            os.environ["LINES"] = saved
     if text is None:
         app.err_console.print("No RRD point has values yet, so there is no chart.")
         return
