@@ -282,7 +282,7 @@ class Vms:
     def status(self, vmid: int, *, node: str | None = None) -> VmStatus:
         """Read a VM's current status (``status/current``).
 
-        ``power_state`` tells running, paused, stopped and hibernated apart.
+        ``power_state`` distinguishes running, paused, stopped and hibernated.
 
         Raises:
             VmNotFoundError: no VM has this VMID (or not on ``node``).
@@ -417,14 +417,14 @@ class Cluster:
         return self._client._run(self._client._vm_ops.nodes())
 
     def guests(self) -> list[Guest]:
-        """List every VM and container of the cluster in one request; ``kind`` tells them apart."""
+        """List every VM and container of the cluster in one request; ``kind`` distinguishes them."""
         return self._client._run(self._client._vm_ops.cluster_guests())
 
 
 class Metrics:
     """Usage, counters and rates: ``client.metrics``.
 
-    PVE's net and disk figures in status answers are cumulative byte counters
+    PVE's net and disk figures in status responses are cumulative byte counters
     since the guest started. Rates need two snapshots; ``rates`` and
     ``cluster_rates`` take them, and ``sampler`` keeps the previous one for
     repeated polling.
@@ -544,7 +544,7 @@ class Agent:
 
         Raises:
             AgentNotEnabledError: the VM's configuration does not enable the agent.
-            AgentNotRunningError: the agent is enabled but does not answer.
+            AgentNotRunningError: the agent is enabled but does not respond.
             VmNotRunningError: the VM is not running.
         """
         return self._client._run(self._ops.network(vmid, node))

@@ -75,7 +75,7 @@ class CertificateFingerprintMismatch(TLSError):
 
 
 class ApiError(PveError):
-    """PVE answered with an HTTP error status.
+    """An HTTP error status from PVE.
 
     Attributes:
         status_code: the HTTP status, including PVE's non-standard 595 to 599.
@@ -204,7 +204,7 @@ class RRDError(ServerError):
 
 
 class GuestAgentError(ServerError):
-    """The QEMU guest agent of a VM cannot answer."""
+    """The QEMU guest agent of a VM cannot respond."""
 
     def __init__(
         self, message: str, *, vmid: int, node: str, status_code: int = 500, method: str = "", path: str = ""

@@ -73,7 +73,7 @@ class TaskStatus:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any], upid: str) -> TaskStatus:
-        """Build from the ``data`` of a task status answer."""
+        """Build from the ``data`` of a task status response."""
         auth_id = _auth_id(to_str(data.get("user")), to_str(data.get("tokenid")))
         exitstatus = to_str(data.get("exitstatus"))
         status = to_str(data.get("status")) or "unknown"
@@ -166,7 +166,7 @@ class TaskSummary:
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:
-    """What a successful wait returns: the final status and any warning lines from the log."""
+    """Result of a successful wait: the final status and any warning lines from the log."""
 
     status: TaskStatus
     warning_lines: tuple[str, ...] = ()
