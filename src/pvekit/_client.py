@@ -43,8 +43,8 @@ class Client(BaseClient):
     and read timeouts. Retry policy: GET requests are sent again, at most
     ``max_retries`` times with a backoff of 0.25 s doubling to 4 s, after a
     connection failure and after HTTP 502, 503, 595 and 596. Writes (power
-    actions) are never sent again blindly: when a power action's answer is lost
-    the client first looks for the task it may have started.
+    actions) are never sent again blindly: when the response to a power action
+    is lost, the client first looks for the task it may have started.
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a
     ticket, renews it after an hour (PVE's tickets live two hours), and logs in
