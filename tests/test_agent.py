@@ -1,4 +1,4 @@
-"""Guest agent addresses: replayed answers (C01 to C05) and the fake's agent on both clients."""
+"""Guest agent addresses: agent responses replayed from bug reports, and the fake's agent on both clients."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ LOOPBACK = {
         {"ip-address-type": "ipv6", "ip-address": "::1", "prefix": 128},
     ],
 }
-C01 = {"result": [LOOPBACK, {"name": "eth0", "hardware-address": "bc:24:11:00:00:01"}]}
-C02_SECOND_POLL = {
+NO_ADDRESS_YET = {"result": [LOOPBACK, {"name": "eth0", "hardware-address": "bc:24:11:00:00:01"}]}
+AFTER_BOOT = {
     "result": [
         {"name": "lo", "hardware-address": "00:00:00:00:00:00",
          "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "127.0.0.1", "prefix": 8}]},
@@ -32,7 +32,7 @@ C02_SECOND_POLL = {
             {"ip-address-type": "ipv6", "ip-address": "fe80::be24:11ff:fe00:1", "prefix": 64}]},
     ]
 }  # fmt: skip
-C03 = {
+CONTAINER_HOST = {
     "result": [
         {"name": "lo", "hardware-address": "00:00:00:00:00:00",
          "ip-addresses": [{"ip-address-type": "ipv4", "ip-address": "127.0.0.1", "prefix": 8}]},
@@ -42,7 +42,7 @@ C03 = {
         {"name": "veth1a2b3c", "hardware-address": "0a:00:00:00:00:01", "ip-addresses": []},
     ]
 }  # fmt: skip
-C04_ADDRESSES = [
+WINDOWS_ADDRESSES = [
     {"ip-address": "fe80::a1b2:c3d4:e5f6:789a%5", "ip-address-type": "ipv6", "prefix": 64},
     {"ip-address": "2001:db8::50", "ip-address-type": "ipv6", "prefix": 64},
     {"ip-address": "192.0.2.50", "ip-address-type": "ipv4", "prefix": 24},
@@ -54,7 +54,7 @@ def network(data: dict[str, object]) -> GuestNetwork:
 
 
 def test_interface_without_addresses_is_normal() -> None:
-    guest = network(C01)
+    guest = network(NO_ADDRESS_YET)
 
     eth0 = guest.interfaces[1]
     assert eth0.mac == "bc:24:11:00:00:01"
@@ -64,7 +64,7 @@ def test_interface_without_addresses_is_normal() -> None:
 
 
 def test_loopback_dropped_by_address_link_local_skipped() -> None:
-    guest = network(C02_SECOND_POLL)
+    guest = network(AFTER_BOOT)
 
     primary = guest.primary_address()
     assert primary is not None
@@ -81,7 +81,7 @@ def test_loopback_on_any_interface_name_dropped() -> None:
 
 
 def test_one_address_is_enough() -> None:
-    guest = network(C03)
+    guest = network(CONTAINER_HOST)
 
     assert guest.primary_address().address == "192.0.2.11"  # type: ignore[union-attr]
     assert [nic.name for nic in guest.interfaces] == ["lo", "eth0", "docker0", "veth1a2b3c"]
@@ -92,7 +92,7 @@ def test_one_address_is_enough() -> None:
 @pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0], [1, 0, 2]])
 def test_zone_suffix_and_order_do_not_decide(order: list[int]) -> None:
     guest = network({"result": [{"name": "Ethernet", "hardware-address": "BC:24:11:00:00:03",
-                                 "ip-addresses": [C04_ADDRESSES[i] for i in order]}]})  # fmt: skip
+                                 "ip-addresses": [WINDOWS_ADDRESSES[i] for i in order]}]})  # fmt: skip
 
     assert guest.primary_address("ipv4").address == "192.0.2.50"  # type: ignore[union-attr]
     assert guest.primary_address("ipv6").address == "2001:db8::50"  # type: ignore[union-attr]
@@ -103,7 +103,7 @@ def test_zone_suffix_and_order_do_not_decide(order: list[int]) -> None:
 
 
 def test_link_local_kept_when_asked_and_selection_by_mac() -> None:
-    guest = network(C02_SECOND_POLL)
+    guest = network(AFTER_BOOT)
 
     with_link_local = guest.usable_addresses(include_link_local=True)
     by_mac = guest.usable_addresses(mac="BC:24:11:00:00:01")
@@ -126,7 +126,7 @@ def test_container_bridge_ranks_last() -> None:
 @pytest.fixture
 def agent_vm(cluster: FakeCluster) -> FakeCluster:
     vm = cluster.pve.add_vm(100, "web01", node="pve1", status="running", config={"agent": "1"})
-    vm.agent = {"interfaces": C03["result"]}
+    vm.agent = {"interfaces": CONTAINER_HOST["result"]}
     return cluster
 
 
@@ -174,7 +174,7 @@ async def test_many_vms_record_unknown_and_carry_on(api: Api, agent_vm: FakeClus
 
 async def test_wait_for_address_until_agent_answers(timed_api: Api, agent_vm: FakeCluster, clock: FakeClock) -> None:
     vm = agent_vm.pve.vm(100)
-    vm.agent = {"interfaces": C01["result"]}
+    vm.agent = {"interfaces": NO_ADDRESS_YET["result"]}
     agent_vm.pve.fail("GET", "/agent/network-get-interfaces", 500, "QEMU guest agent is not running", times=2)
     original_sleep = clock.sleep
     original_async_sleep = clock.async_sleep
@@ -183,7 +183,7 @@ async def test_wait_for_address_until_agent_answers(timed_api: Api, agent_vm: Fa
     def answer_later() -> None:
         polls.append(1)
         if len(polls) == 4:
-            vm.agent = {"interfaces": C02_SECOND_POLL["result"]}
+            vm.agent = {"interfaces": AFTER_BOOT["result"]}
 
     def sleep(seconds: float) -> None:
         answer_later()
@@ -203,7 +203,7 @@ async def test_wait_for_address_until_agent_answers(timed_api: Api, agent_vm: Fa
 
 
 async def test_wait_for_address_deadline(timed_api: Api, agent_vm: FakeCluster, clock: FakeClock) -> None:
-    agent_vm.pve.vm(100).agent = {"interfaces": C01["result"]}
+    agent_vm.pve.vm(100).agent = {"interfaces": NO_ADDRESS_YET["result"]}
 
     with pytest.raises(AddressWaitTimeoutError) as caught:
         await timed_api.call(lambda pve: pve.agent.wait_for_address(100, timeout=12))
@@ -225,4 +225,4 @@ async def test_wait_for_address_stops_when_agent_not_enabled(
 
 def test_invalid_family_rejected() -> None:
     with pytest.raises(ValueError, match="'inet6'"):
-        network(C03).primary_address("inet6")  # type: ignore[arg-type]
+        network(CONTAINER_HOST).primary_address("inet6")  # type: ignore[arg-type]

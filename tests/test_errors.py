@@ -1,4 +1,4 @@
-"""Mapping of HTTP error responses to exceptions (C13, C14, C17, C18 server side) and the retry policy."""
+"""Mapping of HTTP error responses, PVE's proxy codes included, to exceptions, and the retry policy."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Models built from PVE answers: power state (C08), CPU fraction (C10), config parsing, task status (C06, C07)."""
+"""Models built from PVE responses: power state, CPU fraction, VMIDs, config parsing and task status."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RRD series: replayed rows (C11), errors and node names (C12), and the fake's series on both clients."""
+"""RRD series: replayed rows with gaps, RRD errors, case-sensitive node names, and the fake's series."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pvekit._vm_ops import VmOps
 from tests.conftest import Api, FakeClock
 from tests.scripted import drive, response
 
-C11_ROWS = [
+RRD_ROWS = [
     {"time": 1710000000, "maxcpu": 8, "cpu": 0.0114016215025843, "mem": 1128350173.86667, "maxmem": 2097152000,
      "netin": 3214.62333333333, "netout": 148.906666666667, "diskread": 0, "diskwrite": 11864.7466666667,
      "disk": 0, "maxdisk": 18467520512},
@@ -33,7 +33,7 @@ RRD_MESSAGE = "RRD error: No DS called 'AVERAGE' in '/var/lib/rrdcached/db/pve-v
 
 
 def test_missing_values_are_none_not_zero() -> None:
-    points = parse_series(C11_ROWS)
+    points = parse_series(RRD_ROWS)
 
     gap = points[2]
     assert gap.cpu is None
@@ -45,7 +45,7 @@ def test_missing_values_are_none_not_zero() -> None:
 
 
 def test_rates_are_taken_as_sent() -> None:
-    points = parse_series(C11_ROWS)
+    points = parse_series(RRD_ROWS)
 
     assert points[0].netin_per_second == pytest.approx(3214.62, abs=0.01)
     assert points[0].time.tzinfo is timezone.utc
@@ -53,13 +53,13 @@ def test_rates_are_taken_as_sent() -> None:
 
 
 def test_mean_skips_points_without_values() -> None:
-    points = parse_series(C11_ROWS)
+    points = parse_series(RRD_ROWS)
 
     assert mean(points, "netin_per_second") == pytest.approx(3162.21, abs=0.01)
 
 
 def test_cpu_and_memory_percent() -> None:
-    first = parse_series(C11_ROWS)[0]
+    first = parse_series(RRD_ROWS)[0]
 
     assert first.cpu_percent == pytest.approx(1.14, abs=0.01)
     assert first.mem_bytes == pytest.approx(1128350173.87, abs=0.01)
@@ -75,7 +75,7 @@ def test_nan_and_null_become_none() -> None:
 
 
 def test_newest_point_skips_trailing_empty() -> None:
-    rows = [*C11_ROWS, {"time": 1710000240}, {"time": 1710000300}]
+    rows = [*RRD_ROWS, {"time": 1710000240}, {"time": 1710000300}]
 
     point = newest_with_values(parse_series(rows))
 

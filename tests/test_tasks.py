@@ -1,4 +1,4 @@
-"""Tasks: waiting against a deadline, logs, listings with paging (C21), replayed task answers (C06, C07, C19)."""
+"""Tasks: waiting against a deadline, logs, paged listings, and replayed task responses and lost power responses."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from pvekit._vm_ops import VmOps
 from tests.conftest import Api, FakeClock
 from tests.scripted import drive, response, sends
 
-C06_UPID = "UPID:pve1:00007323:001036A5:6419CAF8:qmstart:100:root@pam:"
-C06_STATUS = {
-    "upid": C06_UPID, "node": "pve1", "pid": 29475, "pstart": 1062565, "starttime": 1679411960,
+WARNINGS_UPID = "UPID:pve1:00007323:001036A5:6419CAF8:qmstart:100:root@pam:"
+WARNINGS_STATUS = {
+    "upid": WARNINGS_UPID, "node": "pve1", "pid": 29475, "pstart": 1062565, "starttime": 1679411960,
     "type": "qmstart", "id": "100", "user": "root@pam", "status": "stopped", "exitstatus": "WARNINGS: 1",
 }  # fmt: skip
-C06_LOG = [
+WARNINGS_LOG = [
     {"n": 1, "t": "WARN: no efidisk configured! Using temporary efivars disk."},
     {"n": 2, "t": "TASK WARNINGS: 1"},
 ]
-C07_UPID = "UPID:pve1:000D7AA2:08D5A17C:63DF62A5:vzclone:200:root@pam!api_token:"
-C07_STATUS = {
-    "upid": C07_UPID, "node": "pve1", "pid": 883362, "pstart": 148218236, "starttime": 1675584165,
+RUNNING_UPID = "UPID:pve1:000D7AA2:08D5A17C:63DF62A5:vzclone:200:root@pam!api_token:"
+RUNNING_STATUS = {
+    "upid": RUNNING_UPID, "node": "pve1", "pid": 883362, "pstart": 148218236, "starttime": 1675584165,
     "type": "vzclone", "id": "200", "user": "root@pam", "tokenid": "api_token", "status": "running",
 }  # fmt: skip
 
@@ -36,20 +36,20 @@ def ops(clock: Clock | None = None) -> TaskOps:
 
 def test_warnings_task_succeeds_with_warning_lines() -> None:
     result, effects = drive(
-        ops().wait(C06_UPID, 30), [response(200, {"data": C06_STATUS}), response(200, {"data": C06_LOG})]
+        ops().wait(WARNINGS_UPID, 30), [response(200, {"data": WARNINGS_STATUS}), response(200, {"data": WARNINGS_LOG})]
     )
 
     assert result.status.succeeded is True
     assert result.warnings == 1
     assert result.warning_lines == ("WARN: no efidisk configured! Using temporary efivars disk.", "TASK WARNINGS: 1")
-    assert sends(effects)[0] == ("GET", f"/nodes/pve1/tasks/{C06_UPID}/status")
+    assert sends(effects)[0] == ("GET", f"/nodes/pve1/tasks/{WARNINGS_UPID}/status")
 
 
 def test_running_task_keeps_polling_then_finishes() -> None:
-    finished = dict(C07_STATUS, status="stopped", exitstatus="OK")
-    replies = [response(200, {"data": C07_STATUS})] * 3 + [response(200, {"data": finished})]
+    finished = dict(RUNNING_STATUS, status="stopped", exitstatus="OK")
+    replies = [response(200, {"data": RUNNING_STATUS})] * 3 + [response(200, {"data": finished})]
 
-    result, effects = drive(ops().wait(C07_UPID, 60), replies)
+    result, effects = drive(ops().wait(RUNNING_UPID, 60), replies)
 
     assert result.status.succeeded is True
     assert result.status.auth_id == "root@pam!api_token"
@@ -57,11 +57,11 @@ def test_running_task_keeps_polling_then_finishes() -> None:
 
 
 def test_unexpected_status_is_failure() -> None:
-    failed = dict(C06_STATUS, exitstatus="unexpected status")
+    failed = dict(WARNINGS_STATUS, exitstatus="unexpected status")
     log = [{"n": 1, "t": "starting"}]
 
     with pytest.raises(Exception, match="unexpected status"):
-        drive(ops().wait(C06_UPID, 30), [response(200, {"data": failed}), response(200, {"data": log})])
+        drive(ops().wait(WARNINGS_UPID, 30), [response(200, {"data": failed}), response(200, {"data": log})])
 
 
 async def test_wait_times_out_against_deadline(timed_api: Api, cluster: FakeCluster, clock: FakeClock) -> None:
@@ -93,7 +93,7 @@ async def test_wait_returns_promptly_when_done(timed_api: Api, cluster: FakeClus
 
 async def test_wait_rejects_non_positive_timeout(api: Api, cluster: FakeCluster) -> None:
     with pytest.raises(ValueError, match="positive"):
-        await api.call(lambda pve: pve.tasks.wait(C06_UPID, timeout=0))
+        await api.call(lambda pve: pve.tasks.wait(WARNINGS_UPID, timeout=0))
 
 
 async def test_task_status_and_log(api: Api, cluster: FakeCluster) -> None:
@@ -144,7 +144,7 @@ def test_cluster_tasks_sent_without_limit() -> None:
 
 
 def test_node_tasks_follow_total() -> None:
-    rows = [{"upid": C06_UPID, "node": "pve1", "type": "qmstart", "starttime": 1, "endtime": 2, "status": "OK"}]
+    rows = [{"upid": WARNINGS_UPID, "node": "pve1", "type": "qmstart", "starttime": 1, "endtime": 2, "status": "OK"}]
     replies = [
         response(200, {"data": rows * 50, "total": 137}),
         response(200, {"data": rows * 50, "total": 137}),
@@ -216,4 +216,4 @@ async def test_running_task_can_be_stopped(api: Api, cluster: FakeCluster) -> No
 
 async def test_unknown_task_not_found(api: Api, cluster: FakeCluster) -> None:
     with pytest.raises(NotFoundError, match="not found on node 'pve1'"):
-        await api.call(lambda pve: pve.tasks.status(C06_UPID))
+        await api.call(lambda pve: pve.tasks.status(WARNINGS_UPID))

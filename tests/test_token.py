@@ -1,4 +1,4 @@
-"""API token parsing (the C18 mistakes) and the header it produces."""
+"""API token parsing, the mistakes users make with its three parts, and the header it produces."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ class Sleep:
 class Gather:
     """Effect: run operations, at most ``limit`` at once on AsyncClient, one by one on Client.
 
-    The runner answers with one entry per operation, in order: its result, or the
+    The runner returns one entry per operation, in order: its result, or the
     PveError it raised.
     """
 
@@ -96,7 +96,7 @@ class RawResponse:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """The decoded ``data`` of a successful answer, with PVE's ``total`` for paged listings."""
+    """The decoded ``data`` of a successful response, with PVE's ``total`` for paged listings."""
 
     data: Any
     total: int | None
@@ -226,7 +226,7 @@ def decode_reply(method: str, path: str, response: RawResponse) -> Reply:
     body = _decode_body(response.body)
     if not isinstance(body, Mapping):
         raise ServerError(
-            "the answer is not PVE's JSON envelope; check that the host and port point at pveproxy",
+            "the response is not PVE's JSON envelope; check that the host and port point at pveproxy",
             status_code=response.status_code,
             reason=response.reason,
             method=method,
