@@ -117,10 +117,14 @@ class Guest:
     __slots__ = ("_kind", "_node", "_row", "_vmid")
 
     def __init__(self, row: Mapping[str, Any], node: str | None = None) -> None:
+        # Fast paths for the types PVE sends; the converters handle the rest.
+        vmid = row.get("vmid")
+        row_node = row.get("node")
+        row_type = row.get("type")
         self._row = row
-        self._vmid = to_int(row.get("vmid")) or 0
-        self._node = to_str(row.get("node")) or node or ""
-        lxc = row.get("type") == "lxc" or str(row.get("id", "")).startswith("lxc/")
+        self._vmid = vmid if type(vmid) is int else (to_int(vmid) or 0)
+        self._node = row_node if type(row_node) is str and row_node else (to_str(row_node) or node or "")
+        lxc = row_type == "lxc" if row_type is not None else str(row.get("id", "")).startswith("lxc/")
         self._kind: GuestKind = "lxc" if lxc else "qemu"
 
     @property

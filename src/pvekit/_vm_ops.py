@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ TASK_TYPES: Mapping[str, str] = {
 # Seconds of clock difference between this machine and the node that are
 # tolerated when looking for a task started by a request whose response was lost.
 CLOCK_SKEW_SECONDS = 2
+
+_by_vmid = operator.attrgetter("vmid")
 
 _MISSING_CONFIG = re.compile(r"Configuration file '[^']*/(qemu-server|lxc)/(\d+)\.conf' does not exist")
 
@@ -194,7 +197,7 @@ class VmOps:
             vms = [guest for guest in guests if guest.kind == "qemu"]
         else:
             vms = yield from self.node_vms(check_node(node))
-        return filter_guests(sorted(vms, key=lambda g: g.vmid), status=status, tags=tags, pool=pool, name=name)
+        return filter_guests(sorted(vms, key=_by_vmid), status=status, tags=tags, pool=pool, name=name)
 
     def node_vms(self, node: str) -> Operation[list[Guest]]:
         """List the QEMU VMs of one node (``/nodes/{node}/qemu``)."""
