@@ -335,8 +335,8 @@ class Session:
         # VMID -> node, filled from every cluster listing read and dropped when PVE
         # says the VM is not on that node any more (it migrated).
         self.node_of: dict[int, str] = {}
-        # VMID -> "qemu" or "lxc", from the same listings.
-        self.kind_of: dict[int, str] = {}
+        # VMIDs of LXC containers, from the same listings.
+        self.containers: set[int] = set()
 
     def request(
         self, method: Method, path: str, params: Mapping[str, ParamValue] | None = None

@@ -238,6 +238,14 @@ class Guest:
         return to_str(self._row.get("hastate"))
 
 
+def guest_locations(guests: list[Guest]) -> tuple[dict[int, str], set[int]]:
+    """Return each guest's node by VMID, and the VMIDs that are containers, for the client's caches."""
+    # Reads the slots directly: this runs on every listing, for thousands of rows.
+    nodes = {guest._vmid: guest._node for guest in guests if guest._node}
+    containers = {guest._vmid for guest in guests if guest._kind == "lxc"}
+    return nodes, containers
+
+
 @dataclass(frozen=True, slots=True)
 class NicCounters:
     """Cumulative bytes of one virtual NIC since the VM started."""

@@ -19,7 +19,7 @@ from ._exceptions import (
     ServerError,
     VmNotFoundError,
 )
-from ._models import Guest, VmConfig, VmStatus
+from ._models import Guest, VmConfig, VmStatus, guest_locations
 from ._tasks import TaskSummary
 
 logger = logging.getLogger("pvekit")
@@ -117,10 +117,10 @@ class VmOps:
         rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
         # isinstance against dict, not Mapping: the ABC check costs more than building a Guest.
         guests = [Guest.from_api(row) for row in rows or [] if isinstance(row, dict)]
-        node_of, kind_of = self._session.node_of, self._session.kind_of
-        for guest in guests:
-            node_of[guest.vmid] = guest.node
-            kind_of[guest.vmid] = guest.kind
+        nodes, containers = guest_locations(guests)
+        self._session.node_of.update(nodes)
+        self._session.containers -= nodes.keys() - containers
+        self._session.containers |= containers
         return guests
 
     def locate(self, vmid: int, node: str | None = None) -> Operation[str]:
@@ -146,7 +146,7 @@ class VmOps:
         vmid = check_vmid(vmid)
         explicit = node is not None
         current = yield from self.locate(vmid, node)
-        if self._session.kind_of.get(vmid) == "lxc":
+        if vmid in self._session.containers:
             raise VmNotFoundError(
                 f"guest {vmid} on {current!r} is an LXC container, not a QEMU VM; "
                 "pvekit's VM calls do not apply to containers",
