@@ -186,9 +186,7 @@ class AsyncClient(BaseClient):
     async def _send(self, send: Send) -> RawResponse | TransportError:
         started = self._clock.monotonic()
         try:
-            response = await self._http.request(
-                send.method, send.path.lstrip("/"), **self._request_arguments(send)
-            )
+            response = await self._http.request(send.method, self._url(send), **self._request_arguments(send))
         except httpx.HTTPError as exc:
             return self._failure(exc, send)
         except TransportError as exc:

@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -135,11 +136,17 @@ class BaseClient:
             return {}
         return {"Authorization": self._token.authorization_header()}
 
+    def _url(self, send: Send) -> str:
+        # The whole URL, query included, as one string: httpx then parses it once,
+        # where merging a relative path and params with base_url parses it three times.
+        url = self._endpoint.base_url + send.path
+        if send.params and send.method in ("GET", "DELETE"):
+            url += "?" + urlencode(send.params)
+        return url
+
     def _request_arguments(self, send: Send) -> dict[str, Any]:
         arguments: dict[str, Any] = {"headers": self._auth_headers(send)}
-        if send.method in ("GET", "DELETE"):
-            arguments["params"] = send.params
-        else:
+        if send.method not in ("GET", "DELETE"):
             arguments["data"] = dict(send.params)
         return arguments
 

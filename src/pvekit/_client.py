@@ -179,7 +179,7 @@ class Client(BaseClient):
     def _send(self, send: Send) -> RawResponse | TransportError:
         started = self._clock.monotonic()
         try:
-            response = self._http.request(send.method, send.path.lstrip("/"), **self._request_arguments(send))
+            response = self._http.request(send.method, self._url(send), **self._request_arguments(send))
         except httpx.HTTPError as exc:
             return self._failure(exc, send)
         except TransportError as exc:
