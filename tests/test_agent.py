@@ -226,3 +226,39 @@ async def test_wait_for_address_stops_when_agent_not_enabled(
 def test_invalid_family_rejected() -> None:
     with pytest.raises(ValueError, match="'inet6'"):
         network(CONTAINER_HOST).primary_address("inet6")  # type: ignore[arg-type]
+
+
+def test_container_interfaces_old_form() -> None:
+    data = [
+        {"name": "lo", "hwaddr": "00:00:00:00:00:00", "inet": "127.0.0.1/8", "inet6": "::1/128"},
+        {"name": "eth0", "hwaddr": "BC:24:11:00:00:20", "inet": "192.0.2.20/24", "inet6": "fe80::be24:11ff:fe00:20/64"},
+        {"name": "eth1", "hwaddr": "BC:24:11:00:00:21"},
+    ]
+
+    guest = GuestNetwork.from_lxc(data, vmid=200, node="pve1")
+
+    assert [nic.name for nic in guest.interfaces] == ["lo", "eth0", "eth1"]
+    assert guest.interfaces[1].mac == "bc:24:11:00:00:20"
+    assert guest.interfaces[2].addresses == ()
+    assert guest.primary_address().address == "192.0.2.20"  # type: ignore[union-attr]
+    assert guest.primary_address().prefix == 24  # type: ignore[union-attr]
+
+
+async def test_container_addresses_without_agent(api: Api, cluster: FakeCluster) -> None:
+    config = {"net0": "name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:00:20,ip=192.0.2.20/24,ip6=2001:db8::20/64"}
+    cluster.pve.add_ct(200, "proxy01", node="pve1", status="running", config=config)
+
+    guest = await api.call(lambda pve: pve.agent.network(200))
+    primary = await api.call(lambda pve: pve.agent.primary_address(200, family="ipv6"))
+
+    assert [nic.name for nic in guest.interfaces] == ["lo", "eth0"]
+    assert guest.primary_address().address == "192.0.2.20"
+    assert primary.address == "2001:db8::20"
+    assert any(path == "/api2/json/nodes/pve1/lxc/200/interfaces" for _, path, _ in cluster.pve.requests)
+
+
+async def test_stopped_container_not_running(api: Api, cluster: FakeCluster) -> None:
+    cluster.pve.add_ct(201, "ct02", node="pve1", status="stopped")
+
+    with pytest.raises(VmNotRunningError, match="container 201"):
+        await api.call(lambda pve: pve.agent.network(201))

@@ -114,6 +114,28 @@ class GuestNetwork:
         interfaces = tuple(AgentInterface.from_api(entry) for entry in entries if isinstance(entry, Mapping))
         return cls(vmid, node, interfaces)
 
+    @classmethod
+    def from_lxc(cls, data: Any, *, vmid: int, node: str) -> GuestNetwork:
+        """Build from the ``data`` of ``/nodes/{node}/lxc/{vmid}/interfaces``.
+
+        PVE 8.1 and later send ``ip-addresses`` as the agent does; older releases
+        send only ``inet`` and ``inet6`` as ``address/prefix`` text.
+        """
+        entries = data if isinstance(data, list) else []
+        interfaces = []
+        for entry in entries:
+            if not isinstance(entry, Mapping):
+                continue
+            agent_form = dict(entry)
+            if "ip-addresses" not in agent_form:
+                cidrs = [str(entry[key]) for key in ("inet", "inet6") if entry.get(key)]
+                pairs = (cidr.partition("/") for text in cidrs for cidr in text.split())
+                agent_form["ip-addresses"] = [{"ip-address": address, "prefix": prefix} for address, _, prefix in pairs]
+            if "hardware-address" not in agent_form and entry.get("hwaddr"):
+                agent_form["hardware-address"] = entry["hwaddr"]
+            interfaces.append(AgentInterface.from_api(agent_form))
+        return cls(vmid, node, tuple(interfaces))
+
     def usable_addresses(
         self,
         *,

@@ -164,14 +164,17 @@ class AgentOps:
         self._vm_ops = vm_ops
 
     def network(self, vmid: int, node: str | None = None) -> Operation[GuestNetwork]:
-        """Read ``agent/network-get-interfaces``.
+        """Read a guest's interfaces: ``agent/network-get-interfaces`` for a VM, ``interfaces`` for a container.
 
         Raises AgentNotEnabledError, AgentNotRunningError or VmNotRunningError for
-        the three ways the agent can fail to respond.
+        the three ways the agent can fail to respond; a stopped container raises
+        VmNotRunningError.
         """
         vmid = check_vmid(vmid)
 
         def read(on: str) -> Operation[GuestNetwork]:
+            if vmid in self._session.containers:
+                return (yield from self._container_network(vmid, on))
             path = api_path("nodes", on, "qemu", vmid, "agent", "network-get-interfaces")
             try:
                 data = yield from self._session.get(path)
@@ -179,7 +182,21 @@ class AgentOps:
                 raise _agent_error(exc, vmid, on) from None
             return GuestNetwork.from_api(data, vmid=vmid, node=on)
 
-        return (yield from self._vm_ops.on_vm(vmid, node, read))
+        return (yield from self._vm_ops.on_vm(vmid, node, read, containers=True))
+
+    def _container_network(self, vmid: int, node: str) -> Operation[GuestNetwork]:
+        # An LXC container needs no agent: PVE reads its interfaces from the host side.
+        path = api_path("nodes", node, "lxc", vmid, "interfaces")
+        try:
+            data = yield from self._session.get(path)
+        except ServerError as exc:
+            raise _agent_error(exc, vmid, node) from None
+        if data is None:
+            # PVE returns no data for a container that is not running.
+            raise VmNotRunningError(
+                f"container {vmid} on {node} is not running; start it first", vmid=vmid, node=node
+            )
+        return GuestNetwork.from_lxc(data, vmid=vmid, node=node)
 
     def primary_address(
         self, vmid: int, node: str | None = None, family: AddressFamily | None = None

@@ -138,15 +138,19 @@ class VmOps:
             raise _not_in_cluster(vmid)
         return found
 
-    def on_vm(self, vmid: int, node: str | None, build: Callable[[str], Operation[T]]) -> Operation[T]:
+    def on_vm(
+        self, vmid: int, node: str | None, build: Callable[[str], Operation[T]], *, containers: bool = False
+    ) -> Operation[T]:
         """Run a per-VM operation on the VM's node, following the VM once if it migrated.
 
         An explicit node is respected: a VM missing there raises VmNotFoundError.
+        A container VMID raises VmNotFoundError too, unless ``containers`` says
+        the operation handles containers itself.
         """
         vmid = check_vmid(vmid)
         explicit = node is not None
         current = yield from self.locate(vmid, node)
-        if vmid in self._session.containers:
+        if vmid in self._session.containers and not containers:
             raise VmNotFoundError(
                 f"guest {vmid} on {current!r} is an LXC container, not a QEMU VM; "
                 "pvekit's VM calls do not apply to containers",
