@@ -105,7 +105,7 @@ class WorkloadPve(FakePve):
     @web.middleware
     async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         # A request about one VM refreshes only that VM, so per-VM requests stay cheap on a
-        # fake with a thousand VMs; every other request refreshes all of them.
+        # fake with a thousand VMs. Every other request refreshes all of them.
         match = _ONE_VM_PATH.search(request.path)
         vmid = int(match.group(1)) if match else None
         self._refresh(vmid)

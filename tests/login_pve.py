@@ -45,7 +45,7 @@ class LoginPve(WorkloadPve):
     """WorkloadPve whose ``/access/ticket`` also renews tickets and runs PVE 7's two-factor steps.
 
     ``logins`` lists each successful login step: "password", "renewal",
-    "challenge" (a password step answered with a TFA challenge) and "tfa".
+    "challenge" (a password step that got a TFA challenge) and "tfa".
     ``issued`` keeps every ticket, challenge ticket and CSRF token handed out,
     even after ``revoke_tickets()``. Setting ``set_cookie`` adds that
     ``Set-Cookie`` header to every response.

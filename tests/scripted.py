@@ -12,12 +12,17 @@ from pvekit._exceptions import TransportError
 
 def response(status: int, body: Any = None, reason: str = "OK", raw: bytes | None = None) -> RawResponse:
     """Build a response as the runner would pass it; ``body`` is JSON-encoded unless ``raw`` is given."""
-    content = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+    if raw is not None:
+        content = raw
+    elif body is None:
+        content = b""
+    else:
+        content = json.dumps(body).encode()
     return RawResponse(status, reason, content, received_monotonic=0.0, received_wall=0.0, elapsed_seconds=0.0)
 
 
 def drive(operation: Operation[Any], replies: Sequence[RawResponse | TransportError]) -> tuple[Any, list[Any]]:
-    """Run the operation, answering each Send with the next reply; sleeps are recorded, not slept.
+    """Run the operation, returning the next reply for each Send; sleeps are recorded, not slept.
 
     Returns the result and the effects the operation yielded. Raises what the operation raises.
     """

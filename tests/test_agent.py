@@ -102,7 +102,7 @@ def test_zone_suffix_and_order_do_not_decide(order: list[int]) -> None:
     assert link_local.zone == "5"
 
 
-def test_link_local_kept_when_asked_and_selection_by_mac() -> None:
+def test_link_local_and_mac_selection() -> None:
     guest = network(AFTER_BOOT)
 
     with_link_local = guest.usable_addresses(include_link_local=True)

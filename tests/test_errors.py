@@ -75,7 +75,7 @@ def test_401_and_403_are_distinct() -> None:
     assert forbidden.message == "Permission check failed (/vms/100, VM.PowerMgmt)"
 
 
-def test_500_keeps_message_and_rrd_error_has_its_type() -> None:
+def test_500_message_and_rrd_error() -> None:
     rrd = "RRD error: No DS called 'AVERAGE' in '/var/lib/rrdcached/db/pve-vm-9.0/100'"
     body = {"message": rrd + "\n", "data": None}
 

@@ -48,7 +48,7 @@ class AsyncClient(BaseClient):
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a
     ticket, renews it after an hour (PVE's tickets live two hours), and logs in
-    again once when PVE answers 401. Requests running at once share one login.
+    again once when PVE responds with 401. Requests running at once share one login.
 
     Args:
         host: ``pve1``, ``pve1:8006``, ``https://pve1:8006``, an IPv4 address or

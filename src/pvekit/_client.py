@@ -48,7 +48,7 @@ class Client(BaseClient):
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a
     ticket, renews it after an hour (PVE's tickets live two hours), and logs in
-    again once when PVE answers 401.
+    again once when PVE responds with 401.
 
     Args:
         host: ``pve1``, ``pve1:8006``, ``https://pve1:8006``, an IPv4 address or

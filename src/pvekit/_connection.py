@@ -27,7 +27,7 @@ DEFAULT_MAX_CONNECTIONS = 8
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where the API is: host (an IPv6 address without brackets), port and the base URL."""
+    """Location of the API: host (an IPv6 address without brackets), port and base URL."""
 
     host: str
     port: int

@@ -248,7 +248,7 @@ def request(
     *,
     max_retries: int = 2,
 ) -> Operation[Reply]:
-    """Send one request under the retry policy of ``should_retry`` and decode its answer."""
+    """Send one request under the retry policy of ``should_retry`` and decode its response."""
     send = Send(method, path, encode_params(params))
     attempt = 0
     while True:
@@ -333,7 +333,7 @@ class Session:
         self.auth_id = auth_id
         self.concurrency = concurrency
         # VMID -> node, filled from every cluster listing read and dropped when PVE
-        # says the VM is not on that node any more (it migrated).
+        # reports that the VM is not on that node any more (it migrated).
         self.node_of: dict[int, str] = {}
         # VMIDs of LXC containers, from the same listings.
         self.containers: set[int] = set()

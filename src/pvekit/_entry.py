@@ -1,4 +1,4 @@
-"""The ``pvekit`` console script: runs the command-line tool, or says how to install its extra."""
+"""The ``pvekit`` console script: runs the command-line tool, or prints how to install its extra."""
 
 from __future__ import annotations
 

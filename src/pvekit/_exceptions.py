@@ -128,7 +128,7 @@ class AuthenticationError(ApiError):
 class TwoFactorRequiredError(AuthenticationError):
     """The user has two-factor authentication on, and the login got no code for the second factor.
 
-    PVE answers the password step with HTTP 200 and ``NeedTFA``; the login is not complete, so
+    PVE responds to the password step with HTTP 200 and ``NeedTFA``; the login is not complete, so
     ``status_code`` is 401, as for any rejected login. The error carries no secret.
 
     Attributes:
@@ -219,11 +219,11 @@ class AgentNotEnabledError(GuestAgentError):
 
 
 class AgentNotRunningError(GuestAgentError):
-    """The agent is enabled but does not answer: not installed, not started yet, or hung."""
+    """The agent is enabled but does not respond: not installed, not started yet, or hung."""
 
 
 class VmNotRunningError(GuestAgentError):
-    """The VM is not running, so nothing inside it can answer."""
+    """The VM is not running, so nothing inside it can respond."""
 
 
 class ProxyError(ApiError):

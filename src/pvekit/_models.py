@@ -1,7 +1,7 @@
 """Typed models of PVE's VM responses, each built by one ``from_api`` constructor.
 
 The constructors accept numbers sent as strings, ignore keys they do not know
-(the whole response stays in ``raw``) and never fail on a missing optional field.
+(the whole response stays in ``raw``) and accept a missing optional field as None (tests cover empty responses).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class PowerState(str, enum.Enum):
     """What a guest is doing, as far as the response it came from shows.
 
     PVE keeps ``status: running`` for a paused VM; only ``qmpstatus`` (sent by
-    ``status/current``, not by listings) says ``paused``.
+    ``status/current``, not by listings) reports ``paused``.
     """
 
     RUNNING = "running"

@@ -371,7 +371,7 @@ class TicketSession(Session):
     def request(self, method: Method, path: str, params: Mapping[str, ParamValue] | None = None) -> Operation[Reply]:
         """Send a request under the retry policy, with a fresh ticket, and log in again once after a 401.
 
-        PVE checks the ticket before it acts, so a write answered with 401 did
+        PVE checks the ticket before it acts, so a write rejected with 401 did
         nothing and may be sent again.
         """
         yield from self.auth.ensure_ticket()

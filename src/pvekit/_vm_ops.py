@@ -144,8 +144,8 @@ class VmOps:
         """Run a per-VM operation on the VM's node, following the VM once if it migrated.
 
         An explicit node is respected: a VM missing there raises VmNotFoundError.
-        A container VMID raises VmNotFoundError too, unless ``containers`` says
-        the operation handles containers itself.
+        A container VMID raises VmNotFoundError too, unless ``containers`` is
+        True because the operation handles containers itself.
         """
         vmid = check_vmid(vmid)
         explicit = node is not None

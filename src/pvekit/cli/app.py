@@ -196,6 +196,7 @@ class App:
         host = settings.host if settings else "the host"
         if isinstance(exc, AuthenticationError):
             return self._describe_rejected_login(exc, host)
+
         if isinstance(exc, PermissionDeniedError):
             if settings is not None and settings.user is not None:
                 return (
@@ -206,8 +207,10 @@ class App:
                 f"{exc}; give the token {self._token_id()} a role with that privilege on that path "
                 "(Datacenter > Permissions); a privilege-separated token needs the role itself"
             )
+
         if isinstance(exc, ProxyError):
             return f"{exc}; check that the node is online and in the cluster (pvecm status)"
+
         if isinstance(exc, CertificateFingerprintMismatch):
             return self._describe_changed_certificate(exc, host)
         if isinstance(exc, TLSError):
@@ -215,6 +218,7 @@ class App:
                 f"{exc}. In pvekit, these are --ca-file PATH and --fingerprint SHA256 (or PVE_CA_FILE, "
                 f"PVE_FINGERPRINT), and pvekit trust {host} shows the node's certificate and pins it"
             )
+
         # An ApiError without a path was raised by pvekit itself (a VM missing from the cluster listing),
         # so the HTTP status in its text would mislead.
         text = exc.message if isinstance(exc, ApiError) and not exc.path else str(exc)

@@ -79,7 +79,7 @@ class Settings:
     profile_named: bool = False
     user: str | None = None
     password: str | None = field(default=None, repr=False)
-    # The one-time code from --otp, for the first login that asks for a second factor.
+    # The one-time code from --otp, for the first login that requests a second factor.
     otp: str | None = field(default=None, repr=False)
 
 

@@ -85,7 +85,7 @@ def trust(app: App, host: str | None, yes: bool, timeout: float, output: str) ->
     """Pin a node's certificate after showing it.
 
     pvekit connects without sending credentials, shows the certificate's subject, issuer, validity and
-    SHA-256 fingerprint, and asks whether to trust it. Compare the fingerprint with the one under Node >
+    SHA-256 fingerprint, and prompts for whether to trust it. Compare the fingerprint with the one under Node >
     System > Certificates in the PVE web interface (or `pvenode cert info` on the node) before you answer.
     pvekit then stores it as the fingerprint of the profile (--profile, PVEKIT_PROFILE or default) in the
     config file, and writes HOST as the profile's host when the profile has none. From then on, commands
