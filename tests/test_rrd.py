@@ -9,7 +9,7 @@ from datetime import timezone
 import pytest
 
 from fakecluster import FakeCluster, Rates
-from pvekit import InvalidInputError, RRDError, mean
+from pvekit import InvalidInputError, RetryPolicy, RRDError, mean
 from pvekit._core import Session
 from pvekit._monitor_ops import RrdOps
 from pvekit._rrd import check_rrd_arguments, newest_with_values, parse_series
@@ -174,7 +174,7 @@ async def test_current_many_keeps_going_past_errors(api: Api, cluster: FakeClust
 
 
 def test_timeframe_and_cf_are_separate_query_parameters() -> None:
-    session = Session(clock=FakeClock(), max_retries=0, auth_id=None, concurrency=1)
+    session = Session(clock=FakeClock(), retry=RetryPolicy.off(), auth_id=None, concurrency=1)
     session.node_of[100] = "HomeNet"
 
     points, effects = drive(RrdOps(session, VmOps(session)).series(100, "day", "MAX"), [response(200, {"data": []})])

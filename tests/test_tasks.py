@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fakecluster import FakeCluster
-from pvekit import NotFoundError, PveConnectionError, TaskTimeoutError
+from pvekit import NotFoundError, OutcomeUnknownError, PveConnectionError, RetryPolicy, TaskTimeoutError
 from pvekit._clock import Clock
 from pvekit._core import Send, Session
 from pvekit._task_ops import MAX_POLL_SECONDS, TaskOps
@@ -30,7 +30,9 @@ RUNNING_STATUS = {
 
 
 def ops(clock: Clock | None = None) -> TaskOps:
-    session = Session(clock=clock or FakeClock(), max_retries=2, auth_id="root@pam!ci", concurrency=4)
+    session = Session(
+        clock=clock or FakeClock(), retry=RetryPolicy(max_retries=2), auth_id="root@pam!ci", concurrency=4
+    )
     return TaskOps(session, VmOps(session))
 
 
@@ -163,7 +165,7 @@ START_UPID = "UPID:pve1:00001000:00002000:6419CAF8:qmstart:105:root@pam!ci:"
 
 
 def vm_ops() -> VmOps:
-    session = Session(clock=FakeClock(), max_retries=2, auth_id="root@pam!ci", concurrency=4)
+    session = Session(clock=FakeClock(), retry=RetryPolicy(max_retries=2), auth_id="root@pam!ci", concurrency=4)
     session.node_of[105] = "pve1"
     return VmOps(session)
 
@@ -182,17 +184,51 @@ def test_lost_power_answer_finds_started_task() -> None:
     assert lookup["typefilter"] == "qmstart"
 
 
-def test_lost_power_answer_without_task_sends_once_more() -> None:
-    replies = [PveConnectionError("reset"), response(200, {"data": []}), response(200, {"data": START_UPID})]
+def test_lost_power_answer_without_task_not_sent_again() -> None:
+    replies = [PveConnectionError("reset"), response(200, {"data": []})]
 
-    upid, effects = drive(vm_ops().start(105), replies)
+    with pytest.raises(OutcomeUnknownError) as caught:
+        drive(vm_ops().start(105), replies)
+
+    message = str(caught.value)
+    assert "start of VM 105 on pve1" in message
+    assert "may or may not have happened" in message
+    assert "pvekit tasks --vmid 105" in message
+    assert caught.value.vmid == 105
+
+
+def test_lost_power_answer_sends_post_once() -> None:
+    operation = vm_ops().stop(105)
+    requests = [operation.send(None)]
+    requests.append(operation.send(PveConnectionError("reset")))
+
+    with pytest.raises(OutcomeUnknownError):
+        operation.send(response(200, {"data": []}))
+
+    assert [(r.method, r.path) for r in requests if isinstance(r, Send)] == [
+        ("POST", "/nodes/pve1/qemu/105/status/stop"),
+        ("GET", "/nodes/pve1/tasks"),
+    ]
+
+
+def test_lost_power_answer_and_failed_lookup() -> None:
+    replies = [PveConnectionError("reset"), response(500, {"message": "no"})]
+
+    with pytest.raises(OutcomeUnknownError, match="reading the node's task list failed too"):
+        drive(vm_ops().start(105), replies)
+
+
+def test_refused_power_action_sent_again() -> None:
+    refused = PveConnectionError("refused", request_sent=False)
+
+    upid, effects = drive(vm_ops().start(105), [refused, response(200, {"data": START_UPID})])
 
     assert upid == START_UPID
-    assert [method for method, _ in sends(effects)] == ["POST", "GET", "POST"]
+    assert [method for method, _ in sends(effects)] == ["POST", "POST"]
 
 
 def test_get_retried_once_after_reset_on_stale_connection() -> None:
-    session = Session(clock=FakeClock(), max_retries=2, auth_id=None, concurrency=4)
+    session = Session(clock=FakeClock(), retry=RetryPolicy(max_retries=2), auth_id=None, concurrency=4)
     status = {"vmid": 105, "status": "running", "qmpstatus": "running"}
 
     data, effects = drive(session.get("/nodes/pve1/lxc/105/status/current"),

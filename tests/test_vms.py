@@ -163,13 +163,18 @@ async def test_one_node_down_keeps_the_others(timed_api: Api, cluster: FakeClust
 
     listing = await timed_api.call(lambda pve: pve.vms.list_by_node(["pve1", "pve2"]))
 
-    assert [vm.vmid for vm in listing.guests] == [100]
+    assert [vm.vmid for vm in listing.guests] == [100, 101]
+    assert listing.guests[0].power_state is PowerState.RUNNING_OR_PAUSED
+    assert listing.guests[1].node == "pve2"
+    assert listing.guests[1].name == "db01"
+    assert listing.guests[1].power_state is PowerState.UNKNOWN
+    assert listing.guests[1].mem_bytes is None
     assert [failure.node for failure in listing.failures] == ["pve2"]
     assert isinstance(listing.failures[0].error, NodeUnreachableError)
     assert listing.failures[0].error.status_code == 595
     requests_to_pve2 = [path for _, path, _ in cluster.pve.requests if path == "/api2/json/nodes/pve2/qemu"]
-    # The first attempt and the retries after backing off.
-    assert len(requests_to_pve2) == 3
+    # The first attempt and the default policy's 3 retries after backing off.
+    assert len(requests_to_pve2) == 4
 
 
 async def test_container_vmid_named_as_container(api: Api, vms: FakeCluster) -> None:

@@ -40,7 +40,9 @@ if TYPE_CHECKING:
         InvalidInputError,
         InvalidTokenError,
         NodeUnreachableError,
+        NoQuorumError,
         NotFoundError,
+        OutcomeUnknownError,
         PermissionDeniedError,
         ProxyError,
         PveConnectionError,
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
         TLSError,
         TransportError,
         TwoFactorRequiredError,
+        VmLockedError,
         VmNotFoundError,
         VmNotRunningError,
     )
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
         compute_rates,
     )
     from ._models import CpuUsage, Disk, Guest, NetDevice, NicCounters, PowerState, VmConfig, VmStatus, parse_guest_id
+    from ._retry import RetryPolicy
     from ._rrd import CONSOLIDATION_FUNCTIONS, TIMEFRAMES, CurrentRates, RrdPoint, mean
     from ._tasks import ExitStatus, TaskResult, TaskStatus, TaskSummary, vmid_from_task_id
     from ._upid import Upid
@@ -123,6 +127,10 @@ _EXPORTS = {
     "NicCounters": "_models",
     "NodeFailure": "_vm_ops",
     "NodeUnreachableError": "_exceptions",
+    "NoQuorumError": "_exceptions",
+    "OutcomeUnknownError": "_exceptions",
+    "RetryPolicy": "_retry",
+    "VmLockedError": "_exceptions",
     "NotFoundError": "_exceptions",
     "PermissionDeniedError": "_exceptions",
     "PowerState": "_models",
@@ -222,6 +230,10 @@ __all__ = [
     "NicCounters",
     "NodeFailure",
     "NodeUnreachableError",
+    "NoQuorumError",
+    "OutcomeUnknownError",
+    "RetryPolicy",
+    "VmLockedError",
     "NotFoundError",
     "PermissionDeniedError",
     "PowerState",

@@ -14,17 +14,16 @@ from ._auth import ApiToken
 from ._base_client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_READ_TIMEOUT_SECONDS,
     BaseClient,
 )
 from ._clock import Clock
-from ._connection import DEFAULT_MAX_CONNECTIONS
 from ._core import Effect, Exclusive, Operation, RawResponse, Send, Sleep
 from ._exceptions import PveError, TransportError
 from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker
 from ._models import Guest, VmConfig, VmStatus
 from ._monitor_ops import check_interval
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._rrd import CurrentRates, RrdPoint
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._ticket import OtpCallback
@@ -40,11 +39,17 @@ class AsyncClient(BaseClient):
     """An asyncio PVE client over one keep-alive connection pool; the same methods as Client, awaited.
 
     Use it as an async context manager, or call ``aclose()``. Every request has connect
-    and read timeouts. Retry policy: GET requests are sent again, at most
-    ``max_retries`` times with a backoff of 0.25 s doubling to 4 s, after a
-    connection failure and after HTTP 502, 503, 595 and 596. Writes (power
-    actions) are never sent again blindly: when the response to a power action
-    is lost, the client first looks for the task it may have started.
+    and read timeouts, and at most ``concurrency`` requests are in flight at
+    once, whoever sends them.
+
+    Retry policy (``RetryPolicy.should_retry``): a GET is sent again, by
+    default at most 3 times within 30 s, with a backoff of 0.25 s doubling to
+    4 s and random jitter, after a connection failure (refused, reset, or
+    closed by the server while idle) and after HTTP 502, 503, 595 and 596.
+    A write (power actions above all) is sent again only when its connection
+    failed before any byte of the request left. When its response is lost, a
+    power action looks for the task it may have started and returns it; when
+    there is none, it raises OutcomeUnknownError rather than sending again.
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a
     ticket, renews it after an hour (PVE's tickets live two hours), and logs in
@@ -70,10 +75,11 @@ class AsyncClient(BaseClient):
             checks and is checked before any request byte is sent.
         connect_timeout: seconds to wait for a connection.
         read_timeout: seconds to wait for each response.
-        max_retries: how often a failed GET is sent again.
-        max_connections: size of the connection pool.
-        concurrency: requests kept in flight at once by fan-outs such as
-            per-node listings and RRD reads for many VMs.
+        retry: the RetryPolicy; None (or ``RetryPolicy.off()``) never retries.
+        concurrency: requests in flight at once to the cluster, from every
+            caller of this client (fan-outs such as per-node listings and RRD
+            reads for many VMs included). The default, 4, suits pveproxy's 3
+            worker processes.
         clock: the time source; tests pass their own.
 
     Raises:
@@ -102,8 +108,7 @@ class AsyncClient(BaseClient):
         fingerprint: str | Sequence[str] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         concurrency: int = DEFAULT_CONCURRENCY,
         clock: Clock | None = None,
     ) -> None:
@@ -119,14 +124,15 @@ class AsyncClient(BaseClient):
             fingerprint=fingerprint,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
+            retry=retry,
             concurrency=concurrency,
             clock=clock,
         )
         self._http = httpx.AsyncClient(**self._http_options())
         # Held while a login or renewal runs, so requests running at once log in once.
         self._exclusive_lock = asyncio.Lock()
+        # Admits at most `concurrency` requests at once, from every task using the client.
+        self._in_flight = asyncio.Semaphore(self.concurrency)
         self.vms = AsyncVms(self)
         self.tasks = AsyncTasks(self)
         self.cluster = AsyncCluster(self)
@@ -172,27 +178,44 @@ class AsyncClient(BaseClient):
                     return await self._run(effect.operation)
                 except PveError as exc:
                     return exc
-        limit = asyncio.Semaphore(effect.limit)
+        return await self._gather(effect.operations, effect.limit)
+
+    async def _gather(self, operations: Sequence[Operation[Any]], limit: int) -> list[Any]:
+        """Run operations as tasks, at most ``limit`` at once; each entry is a result or the PveError raised.
+
+        When the caller is cancelled, or one operation raises something other
+        than a PveError, the other tasks are cancelled and awaited first, so
+        none outlives the call.
+        """
+        admitted = asyncio.Semaphore(limit)
 
         async def bounded(operation: Operation[Any]) -> Any:
-            async with limit:
+            async with admitted:
                 try:
                     return await self._run(operation)
                 except PveError as exc:
                     return exc
 
-        return list(await asyncio.gather(*(bounded(operation) for operation in effect.operations)))
+        tasks = [asyncio.ensure_future(bounded(operation)) for operation in operations]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     async def _send(self, send: Send) -> RawResponse | TransportError:
-        started = self._clock.monotonic()
-        try:
-            response = await self._http.request(send.method, self._url(send), **self._request_arguments(send))
-        except httpx.HTTPError as exc:
-            return self._failure(exc, send)
-        except TransportError as exc:
-            # Raised inside the TLS handshake, for example a fingerprint mismatch.
-            return self._located(exc, send)
-        return self._raw_response(response, started)
+        async with self._in_flight:
+            started = self._clock.monotonic()
+            try:
+                response = await self._http.request(send.method, self._url(send), **self._request_arguments(send))
+            except httpx.HTTPError as exc:
+                return self._failure(exc, send)
+            except TransportError as exc:
+                # Raised inside the TLS handshake, for example a fingerprint mismatch.
+                return self._located(exc, send)
+            return self._raw_response(response, started)
 
 
 class AsyncTask:
@@ -244,7 +267,14 @@ class AsyncTask:
 
 
 class AsyncVms:
-    """QEMU virtual machines: ``client.vms``."""
+    """QEMU virtual machines: ``client.vms``.
+
+    A power action on a locked VM (backup, migrate, snapshot, ...) raises
+    VmLockedError, which names the lock. PVE checks a start's lock inside the
+    task, so there the task's wait raises TaskFailedError with PVE's
+    ``VM is locked (backup)``. ``skiplock=True`` is sent only when passed, and
+    PVE accepts it from root@pam alone.
+    """
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
@@ -305,9 +335,11 @@ class AsyncVms:
         """
         return await self._client._run(self._ops.config(vmid, node, current=current))
 
-    async def start(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> AsyncTask:
+    async def start(
+        self, vmid: int, *, node: str | None = None, timeout: int | None = None, skiplock: bool = False
+    ) -> AsyncTask:
         """Start a VM, or wake a hibernated one. Returns the task; call ``wait()`` on it."""
-        return await self._task(self._ops.start(vmid, node, timeout=timeout))
+        return await self._task(self._ops.start(vmid, node, timeout=timeout, skiplock=skiplock))
 
     async def stop(
         self,
@@ -330,36 +362,52 @@ class AsyncVms:
         )
 
     async def shutdown(
-        self, vmid: int, *, node: str | None = None, timeout: int | None = None, force_stop: bool = False
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        timeout: int | None = None,
+        force_stop: bool = False,
+        skiplock: bool = False,
     ) -> AsyncTask:
         """ACPI shutdown: ask the guest OS to power off cleanly.
 
         The task fails after ``timeout`` seconds (PVE's default when None) unless
         ``force_stop`` hard-stops the VM then.
         """
-        return await self._task(self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop))
+        return await self._task(
+            self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop, skiplock=skiplock)
+        )
 
     async def reboot(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> AsyncTask:
         """ACPI reboot: clean shutdown, then start; pending configuration changes apply."""
         return await self._task(self._ops.reboot(vmid, node, timeout=timeout))
 
-    async def reset(self, vmid: int, *, node: str | None = None) -> AsyncTask:
+    async def reset(self, vmid: int, *, node: str | None = None, skiplock: bool = False) -> AsyncTask:
         """Hard reset, like the reset button: the guest OS gets no warning."""
-        return await self._task(self._ops.reset(vmid, node))
+        return await self._task(self._ops.reset(vmid, node, skiplock=skiplock))
 
     async def suspend(
-        self, vmid: int, *, node: str | None = None, to_disk: bool = False, state_storage: str | None = None
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        to_disk: bool = False,
+        state_storage: str | None = None,
+        skiplock: bool = False,
     ) -> AsyncTask:
         """Pause the VM (PVE's suspend); ``to_disk=True`` hibernates it, saving RAM to ``state_storage``.
 
         A paused VM keeps ``status: running`` and shows ``qmpstatus: paused``;
         ``resume`` continues it. A hibernated VM is stopped and is woken by ``start``.
         """
-        return await self._task(self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage))
+        return await self._task(
+            self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage, skiplock=skiplock)
+        )
 
-    async def resume(self, vmid: int, *, node: str | None = None) -> AsyncTask:
+    async def resume(self, vmid: int, *, node: str | None = None, skiplock: bool = False) -> AsyncTask:
         """Resume a paused VM."""
-        return await self._task(self._ops.resume(vmid, node))
+        return await self._task(self._ops.resume(vmid, node, skiplock=skiplock))
 
     async def _task(self, operation: Operation[str]) -> AsyncTask:
         return AsyncTask(self._client, await self._client._run(operation))

@@ -14,7 +14,6 @@ import httpx
 from ._auth import ApiToken
 from ._clock import Clock
 from ._connection import (
-    DEFAULT_MAX_CONNECTIONS,
     make_limits,
     make_ssl_context,
     make_timeout,
@@ -24,6 +23,7 @@ from ._connection import (
 from ._core import RawResponse, Send, Session
 from ._exceptions import InvalidInputError, TransportError
 from ._monitor_ops import AgentOps, MetricsOps, RrdOps
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._task_ops import TaskOps
 from ._ticket import TICKET_PATH, OtpCallback, TicketAuth, TicketSession, login_userid
 from ._tls import parse_fingerprints
@@ -33,9 +33,10 @@ logger = logging.getLogger("pvekit")
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 DEFAULT_READ_TIMEOUT_SECONDS = 30.0
-DEFAULT_MAX_RETRIES = 2
-# Requests an AsyncClient fan-out (per-node listings, RRD for many VMs) keeps in flight.
-DEFAULT_CONCURRENCY = 8
+# Requests one client keeps in flight to the cluster. pveproxy runs 3 worker
+# processes (max_workers in pve-manager's PVE/Service/pveproxy.pm), so a
+# client that sends many more mostly waits in its queue.
+DEFAULT_CONCURRENCY = 4
 
 
 class BaseClient:
@@ -55,18 +56,20 @@ class BaseClient:
         fingerprint: str | Sequence[str] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         concurrency: int = DEFAULT_CONCURRENCY,
         clock: Clock | None = None,
     ) -> None:
         self._endpoint = parse_host(host)
         self._clock = clock or Clock()
         self._token, self._ticket_auth = _credentials(token, user, password, otp, otp_callback, self._clock)
-        if max_retries < 0:
-            raise InvalidInputError(f"max_retries {max_retries!r} must be 0 or more")
-        if concurrency < 1:
-            raise InvalidInputError(f"concurrency {concurrency!r} must be at least 1")
+        retry = RetryPolicy.off() if retry is None else retry
+        if not isinstance(retry, RetryPolicy):
+            raise InvalidInputError(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInputError(f"concurrency {concurrency!r} must be a whole number, at least 1")
+        self.retry = retry
+        self.concurrency = concurrency
 
         self._ssl_context: ssl.SSLContext = make_ssl_context(verify, ca_file, parse_fingerprints(fingerprint))
         if not verify:
@@ -79,15 +82,16 @@ class BaseClient:
                 credential,
             )
         self._timeout = make_timeout(connect_timeout, read_timeout)
-        self._limits = make_limits(max_connections)
+        # One connection per request in flight: the runners admit at most `concurrency` at once.
+        self._limits = make_limits(concurrency)
 
         if self._ticket_auth is not None:
             self._session: Session = TicketSession(
-                auth=self._ticket_auth, clock=self._clock, max_retries=max_retries, concurrency=concurrency
+                auth=self._ticket_auth, clock=self._clock, retry=retry, concurrency=concurrency
             )
         else:
             self._session = Session(
-                clock=self._clock, max_retries=max_retries, auth_id=self.auth_id, concurrency=concurrency
+                clock=self._clock, retry=retry, auth_id=self.auth_id, concurrency=concurrency
             )
         self._vm_ops = VmOps(self._session)
         self._task_ops = TaskOps(self._session, self._vm_ops)
@@ -146,9 +150,21 @@ class BaseClient:
 
     def _request_arguments(self, send: Send) -> dict[str, Any]:
         arguments: dict[str, Any] = {"headers": self._auth_headers(send)}
+        if send.time_left is not None:
+            arguments["timeout"] = self._timeout_within(send.time_left)
         if send.method not in ("GET", "DELETE"):
             arguments["data"] = dict(send.params)
         return arguments
+
+    def _timeout_within(self, seconds: float) -> httpx.Timeout:
+        """Return the client's timeouts, each cut to ``seconds`` (the time left before a caller's deadline)."""
+        timeout = self._timeout
+        return httpx.Timeout(
+            connect=min(timeout.connect or seconds, seconds),
+            read=min(timeout.read or seconds, seconds),
+            write=min(timeout.write or seconds, seconds),
+            pool=min(timeout.pool or seconds, seconds),
+        )
 
     def _raw_response(self, response: httpx.Response, started: float) -> RawResponse:
         now = self._clock.monotonic()

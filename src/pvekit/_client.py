@@ -14,17 +14,16 @@ from ._auth import ApiToken
 from ._base_client import (
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_MAX_RETRIES,
     DEFAULT_READ_TIMEOUT_SECONDS,
     BaseClient,
 )
 from ._clock import Clock
-from ._connection import DEFAULT_MAX_CONNECTIONS
 from ._core import Effect, Exclusive, Operation, RawResponse, Send, Sleep
 from ._exceptions import PveError, TransportError
 from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker
 from ._models import Guest, VmConfig, VmStatus
 from ._monitor_ops import check_interval
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._rrd import CurrentRates, RrdPoint
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._ticket import OtpCallback
@@ -40,11 +39,17 @@ class Client(BaseClient):
     """A blocking PVE client over one keep-alive connection pool.
 
     Use it as a context manager, or call ``close()``. Every request has connect
-    and read timeouts. Retry policy: GET requests are sent again, at most
-    ``max_retries`` times with a backoff of 0.25 s doubling to 4 s, after a
-    connection failure and after HTTP 502, 503, 595 and 596. Writes (power
-    actions) are never sent again blindly: when the response to a power action
-    is lost, the client first looks for the task it may have started.
+    and read timeouts, and at most ``concurrency`` requests are in flight at
+    once, whoever sends them.
+
+    Retry policy (``RetryPolicy.should_retry``): a GET is sent again, by
+    default at most 3 times within 30 s, with a backoff of 0.25 s doubling to
+    4 s and random jitter, after a connection failure (refused, reset, or
+    closed by the server while idle) and after HTTP 502, 503, 595 and 596.
+    A write (power actions above all) is sent again only when its connection
+    failed before any byte of the request left. When its response is lost, a
+    power action looks for the task it may have started and returns it; when
+    there is none, it raises OutcomeUnknownError rather than sending again.
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a
     ticket, renews it after an hour (PVE's tickets live two hours), and logs in
@@ -69,10 +74,10 @@ class Client(BaseClient):
             checks and is checked before any request byte is sent.
         connect_timeout: seconds to wait for a connection.
         read_timeout: seconds to wait for each response.
-        max_retries: how often a failed GET is sent again.
-        max_connections: size of the connection pool.
-        concurrency: requests kept in flight by fan-outs (AsyncClient only;
-            Client runs them one after another).
+        retry: the RetryPolicy; None (or ``RetryPolicy.off()``) never retries.
+        concurrency: requests in flight at once to the cluster, from all
+            threads sharing this client. The default, 4, suits pveproxy's 3
+            worker processes. Fan-outs run one request after another on Client.
         clock: the time source; tests pass their own.
 
     Raises:
@@ -101,8 +106,7 @@ class Client(BaseClient):
         fingerprint: str | Sequence[str] | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         concurrency: int = DEFAULT_CONCURRENCY,
         clock: Clock | None = None,
     ) -> None:
@@ -118,14 +122,15 @@ class Client(BaseClient):
             fingerprint=fingerprint,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            max_retries=max_retries,
-            max_connections=max_connections,
+            retry=retry,
             concurrency=concurrency,
             clock=clock,
         )
         self._http = httpx.Client(**self._http_options())
         # Held while a login or renewal runs, so threads sharing the client log in once.
         self._exclusive_lock = threading.Lock()
+        # Admits at most `concurrency` requests at once from the threads sharing the client.
+        self._in_flight = threading.BoundedSemaphore(self.concurrency)
         self.vms = Vms(self)
         self.tasks = Tasks(self)
         self.cluster = Cluster(self)
@@ -177,15 +182,16 @@ class Client(BaseClient):
             return exc
 
     def _send(self, send: Send) -> RawResponse | TransportError:
-        started = self._clock.monotonic()
-        try:
-            response = self._http.request(send.method, self._url(send), **self._request_arguments(send))
-        except httpx.HTTPError as exc:
-            return self._failure(exc, send)
-        except TransportError as exc:
-            # Raised inside the TLS handshake, for example a fingerprint mismatch.
-            return self._located(exc, send)
-        return self._raw_response(response, started)
+        with self._in_flight:
+            started = self._clock.monotonic()
+            try:
+                response = self._http.request(send.method, self._url(send), **self._request_arguments(send))
+            except httpx.HTTPError as exc:
+                return self._failure(exc, send)
+            except TransportError as exc:
+                # Raised inside the TLS handshake, for example a fingerprint mismatch.
+                return self._located(exc, send)
+            return self._raw_response(response, started)
 
 
 class Task:
@@ -237,7 +243,14 @@ class Task:
 
 
 class Vms:
-    """QEMU virtual machines: ``client.vms``."""
+    """QEMU virtual machines: ``client.vms``.
+
+    A power action on a locked VM (backup, migrate, snapshot, ...) raises
+    VmLockedError, which names the lock. PVE checks a start's lock inside the
+    task, so there the task's wait raises TaskFailedError with PVE's
+    ``VM is locked (backup)``. ``skiplock=True`` is sent only when passed, and
+    PVE accepts it from root@pam alone.
+    """
 
     def __init__(self, client: Client) -> None:
         self._client = client
@@ -296,9 +309,11 @@ class Vms:
         """
         return self._client._run(self._ops.config(vmid, node, current=current))
 
-    def start(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> Task:
+    def start(
+        self, vmid: int, *, node: str | None = None, timeout: int | None = None, skiplock: bool = False
+    ) -> Task:
         """Start a VM, or wake a hibernated one. Returns the task; call ``wait()`` on it."""
-        return self._task(self._ops.start(vmid, node, timeout=timeout))
+        return self._task(self._ops.start(vmid, node, timeout=timeout, skiplock=skiplock))
 
     def stop(
         self,
@@ -321,36 +336,52 @@ class Vms:
         )
 
     def shutdown(
-        self, vmid: int, *, node: str | None = None, timeout: int | None = None, force_stop: bool = False
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        timeout: int | None = None,
+        force_stop: bool = False,
+        skiplock: bool = False,
     ) -> Task:
         """ACPI shutdown: ask the guest OS to power off cleanly.
 
         The task fails after ``timeout`` seconds (PVE's default when None) unless
         ``force_stop`` hard-stops the VM then.
         """
-        return self._task(self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop))
+        return self._task(
+            self._ops.shutdown(vmid, node, timeout=timeout, force_stop=force_stop, skiplock=skiplock)
+        )
 
     def reboot(self, vmid: int, *, node: str | None = None, timeout: int | None = None) -> Task:
         """ACPI reboot: clean shutdown, then start; pending configuration changes apply."""
         return self._task(self._ops.reboot(vmid, node, timeout=timeout))
 
-    def reset(self, vmid: int, *, node: str | None = None) -> Task:
+    def reset(self, vmid: int, *, node: str | None = None, skiplock: bool = False) -> Task:
         """Hard reset, like the reset button: the guest OS gets no warning."""
-        return self._task(self._ops.reset(vmid, node))
+        return self._task(self._ops.reset(vmid, node, skiplock=skiplock))
 
     def suspend(
-        self, vmid: int, *, node: str | None = None, to_disk: bool = False, state_storage: str | None = None
+        self,
+        vmid: int,
+        *,
+        node: str | None = None,
+        to_disk: bool = False,
+        state_storage: str | None = None,
+        skiplock: bool = False,
     ) -> Task:
         """Pause the VM (PVE's suspend); ``to_disk=True`` hibernates it, saving RAM to ``state_storage``.
 
         A paused VM keeps ``status: running`` and shows ``qmpstatus: paused``;
         ``resume`` continues it. A hibernated VM is stopped and is woken by ``start``.
         """
-        return self._task(self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage))
+        return self._task(
+            self._ops.suspend(vmid, node, to_disk=to_disk, state_storage=state_storage, skiplock=skiplock)
+        )
 
-    def resume(self, vmid: int, *, node: str | None = None) -> Task:
+    def resume(self, vmid: int, *, node: str | None = None, skiplock: bool = False) -> Task:
         """Resume a paused VM."""
-        return self._task(self._ops.resume(vmid, node))
+        return self._task(self._ops.resume(vmid, node, skiplock=skiplock))
 
     def _task(self, operation: Operation[str]) -> Task:
         return Task(self._client, self._client._run(operation))

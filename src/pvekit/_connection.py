@@ -141,6 +141,9 @@ def make_limits(max_connections: int) -> httpx.Limits:
 def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportError:
     """Convert an httpx failure into pvekit's exception, with the next step in the message."""
     detail = str(exc) or type(exc).__name__
+    # Connecting (TCP and the TLS handshake) and waiting for a pooled
+    # connection come before any byte of the request leaves.
+    sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
         kind = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "reading"
         return PveTimeoutError(
@@ -148,6 +151,7 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
             "or raise connect_timeout or read_timeout",
             method=method,
             url=url,
+            request_sent=sent,
         )
     if _is_certificate_error(exc):
         return TLSError(
@@ -156,12 +160,14 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
             "(Node > System > Certificates)",
             method=method,
             url=url,
+            request_sent=sent,
         )
     return PveConnectionError(
         f"{method} {url}: connection failed ({detail}); check the host name, the port ({_port_of(url)}) "
         "and that pveproxy runs",
         method=method,
         url=url,
+        request_sent=sent,
     )
 
 

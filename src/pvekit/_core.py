@@ -24,15 +24,18 @@ from ._exceptions import (
     BadRequestError,
     InvalidInputError,
     NodeUnreachableError,
+    NoQuorumError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     ProxyError,
-    PveConnectionError,
     PveError,
     RRDError,
     ServerError,
     TransportError,
+    VmLockedError,
 )
+from ._retry import DEFAULT_RETRY, RetryPolicy
 
 logger = logging.getLogger("pvekit")
 
@@ -49,6 +52,8 @@ class Send:
     path: str
     # Left out of repr: login parameters carry the password and the ticket.
     params: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Seconds left before the caller's deadline, which caps the client's timeouts; None for no deadline.
+    time_left: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,33 +111,6 @@ class Reply:
 
 Effect = Send | Sleep | Gather | Exclusive
 Operation = Generator[Effect, Any, T]
-
-# Statuses after which a GET is sent again: gateway trouble, and pveproxy
-# failing to reach the node that owns the resource.
-RETRY_STATUSES = frozenset({502, 503, 595, 596})
-MAX_BACKOFF_SECONDS = 4.0
-
-
-def should_retry(method: str, attempt: int, max_retries: int, outcome: RawResponse | TransportError) -> bool:
-    """Decide whether a request is sent again.
-
-    Only GET requests are retried, at most ``max_retries`` times: after a
-    connection failure (refused, reset, or closed before any response byte)
-    and after HTTP 502, 503, 595 and 596. Timeouts are not retried, because
-    a second wait would double the caller's timeout. Writes are never retried
-    here: a lost response does not mean PVE did not act.
-    """
-    if method != "GET" or attempt >= max_retries:
-        return False
-    if isinstance(outcome, TransportError):
-        return isinstance(outcome, PveConnectionError)
-    return outcome.status_code in RETRY_STATUSES
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Return the pause before retry number ``attempt + 1``: 0.25 s, doubling, at most 4 s."""
-    return min(0.25 * 2.0**attempt, MAX_BACKOFF_SECONDS)
-
 
 def api_path(*segments: str | int) -> str:
     """Join path segments below ``/api2/json``, percent-encoding each one.
@@ -205,11 +183,58 @@ def error_from_response(method: str, path: str, response: RawResponse) -> ApiErr
         return ProxyError(message, **common)
     if status == 500 and message.startswith("RRD error:"):
         return RRDError(message, **common)
+    locked = _LOCKED.search(message)
+    if status == 500 and locked:
+        lock = locked.group(1)
+        vmid = _vmid_in_path(path)
+        return VmLockedError(message, lock=lock, vmid=vmid, hint=lock_hint(lock, vmid), **common)
+    if status == 500 and "no quorum" in message:
+        hint = (
+            "the cluster has lost quorum, so /etc/pve is read-only and writes fail until enough nodes "
+            "are back; reads still work (check with pvecm status on a node)"
+        )
+        return NoQuorumError(message, hint=hint, **common)
+    if status == 500 and _CONFIG_LOCK_TIMEOUT.search(message):
+        hint = "another task holds the VM's configuration lock; try again when that task has ended"
+        return ServerError(message, hint=hint, **common)
     if status == 500 and message.startswith("hostname lookup"):
         return NotFoundError(f"{message}; check the node name, which is case-sensitive", **common)
     if status >= 500:
         return ServerError(message, **common)
     return ApiError(message, **common)
+
+
+# PVE's check_lock: "VM is locked (backup)", "CT is locked (snapshot)".
+_LOCKED = re.compile(r"\b(?:VM|CT) is locked \(([^)]+)\)")
+_CONFIG_LOCK_TIMEOUT = re.compile(r"can't lock file '[^']*' - got timeout")
+_GUEST_PATH = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)/(\d+)(?:/|$)")
+
+# Causes of PVE's lock values, with the advice VmLockedError gives.
+_LOCK_CAUSES = {
+    "backup": "a backup of it is running; wait until the backup ends",
+    "migrate": "it is being migrated; wait until the migration ends",
+    "suspended": "it is hibernated; start it to resume it",
+    "create": "it is still being created or restored; wait until that task ends",
+    "clone": "it is being cloned; wait until the clone ends",
+}
+
+
+def lock_hint(lock: str, vmid: int | None) -> str:
+    """Explain why a VM has ``lock`` and what to do about it."""
+    target = str(vmid) if vmid is not None else "VMID"
+    cause = _LOCK_CAUSES.get(
+        lock,
+        f"a {lock} task holds it, or one was interrupted; if no such task runs any more, "
+        f"an administrator can clear the lock with qm unlock {target} on the node",
+    )
+    if lock == "suspended":
+        return cause
+    return f"{cause}. Only root@pam may pass skiplock to act anyway (not on reboot)"
+
+
+def _vmid_in_path(path: str) -> int | None:
+    match = _GUEST_PATH.match(path)
+    return int(match.group(1)) if match else None
 
 
 def _decode_body(body: bytes) -> Any:
@@ -246,31 +271,61 @@ def request(
     path: str,
     params: Mapping[str, ParamValue] | None = None,
     *,
-    max_retries: int = 2,
+    retry: RetryPolicy = DEFAULT_RETRY,
+    clock: Clock | None = None,
+    deadline: float | None = None,
 ) -> Operation[Reply]:
-    """Send one request under the retry policy of ``should_retry`` and decode its response."""
-    send = Send(method, path, encode_params(params))
+    """Send one request under ``retry`` and decode its response.
+
+    ``deadline`` is a time on ``clock.monotonic()``: each attempt's timeouts
+    are cut to the time left, and no retry starts after it. A write whose
+    response was lost raises OutcomeUnknownError and is never sent again.
+    """
+    encoded = encode_params(params)
+    started = clock.monotonic() if clock is not None else 0.0
     attempt = 0
     while True:
-        outcome: RawResponse | TransportError = yield send
+        now = clock.monotonic() if clock is not None else 0.0
+        time_left = None if deadline is None else max(deadline - now, MIN_REQUEST_SECONDS)
+        outcome: RawResponse | TransportError = yield Send(method, path, encoded, time_left)
         if isinstance(outcome, RawResponse) and outcome.status_code < 400:
             logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
             return decode_reply(method, path, outcome)
 
-        if should_retry(method, attempt, max_retries, outcome):
-            pause = backoff_seconds(attempt)
-            logger.info(
-                "%s %s failed (%s); retry %d in %.2f s", method, path, _brief(outcome), attempt + 1, pause
-            )
-            yield Sleep(pause)
-            attempt += 1
-            continue
+        now = clock.monotonic() if clock is not None else 0.0
+        signal = outcome if isinstance(outcome, TransportError) else outcome.status_code
+        if retry.should_retry(method, attempt, signal, now - started):
+            pause = retry.pause_seconds(attempt)
+            if deadline is None or now + pause < deadline:
+                logger.info(
+                    "%s %s failed (%s); retry %d in %.2f s", method, path, _brief(outcome), attempt + 1, pause
+                )
+                yield Sleep(pause)
+                attempt += 1
+                continue
 
         if isinstance(outcome, TransportError):
             logger.debug("%s %s failed: %s", method, path, outcome)
+            if method != "GET" and outcome.request_sent:
+                raise _outcome_unknown(outcome) from outcome
             raise outcome
         logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
         raise error_from_response(method, path, outcome)
+
+
+# The minimum timeout of a request whose deadline is near or past, so that a last
+# status read can still succeed. A wait may overrun its deadline by this much.
+MIN_REQUEST_SECONDS = 0.5
+
+
+def _outcome_unknown(failure: TransportError) -> OutcomeUnknownError:
+    return OutcomeUnknownError(
+        f"{failure.method} {failure.url}: the request was sent but its response was lost ({type(failure).__name__}), "
+        "so PVE may or may not have carried it out; pvekit does not send it again. Check the recent tasks "
+        "of the node or VM (tasks.list, pvekit tasks) before sending it again",
+        method=failure.method,
+        url=failure.url,
+    )
 
 
 def _brief(outcome: RawResponse | TransportError) -> str:
@@ -325,11 +380,11 @@ def check_node(node: str) -> str:
 
 
 class Session:
-    """State shared by the operations of one client: clock, retry limit, identity and caches."""
+    """State shared by the operations of one client: clock, retry policy, identity and caches."""
 
-    def __init__(self, *, clock: Clock, max_retries: int, auth_id: str | None, concurrency: int) -> None:
+    def __init__(self, *, clock: Clock, retry: RetryPolicy, auth_id: str | None, concurrency: int) -> None:
         self.clock = clock
-        self.max_retries = max_retries
+        self.retry = retry
         self.auth_id = auth_id
         self.concurrency = concurrency
         # VMID -> node, filled from every cluster listing read and dropped when PVE
@@ -339,12 +394,19 @@ class Session:
         self.containers: set[int] = set()
 
     def request(
-        self, method: Method, path: str, params: Mapping[str, ParamValue] | None = None
+        self,
+        method: Method,
+        path: str,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Operation[Reply]:
-        """Send a request under the retry policy."""
-        return request(method, path, params, max_retries=self.max_retries)
+        """Send a request under the retry policy; ``deadline`` is a time on the clock's monotonic scale."""
+        return request(method, path, params, retry=self.retry, clock=self.clock, deadline=deadline)
 
-    def get(self, path: str, params: Mapping[str, ParamValue] | None = None) -> Operation[Any]:
+    def get(
+        self, path: str, params: Mapping[str, ParamValue] | None = None, *, deadline: float | None = None
+    ) -> Operation[Any]:
         """Send a GET and return the answer's ``data``."""
-        reply = yield from self.request("GET", path, params)
+        reply = yield from self.request("GET", path, params, deadline=deadline)
         return reply.data

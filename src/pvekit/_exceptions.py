@@ -6,6 +6,7 @@ PveError
 ├── TransportError             no usable HTTP response
 │   ├── PveConnectionError     connection refused, reset or DNS failure
 │   ├── PveTimeoutError        connect or read timeout
+│   ├── OutcomeUnknownError    a write was sent but its response was lost
 │   └── TLSError               certificate verification failed
 │       └── CertificateFingerprintMismatch
 ├── ApiError                   PVE answered with an HTTP error status
@@ -17,6 +18,8 @@ PveError
 │   │   └── VmNotFoundError
 │   ├── ServerError            500 and other 5xx
 │   │   ├── RRDError           500 whose message starts with "RRD error:"
+│   │   ├── VmLockedError      the VM is locked (backup, migrate, snapshot, ...)
+│   │   ├── NoQuorumError      the cluster lost quorum, so writes fail
 │   │   └── GuestAgentError    the QEMU guest agent cannot answer
 │   │       ├── AgentNotEnabledError
 │   │       ├── AgentNotRunningError
@@ -45,12 +48,21 @@ class InvalidTokenError(InvalidInputError):
 
 
 class TransportError(PveError):
-    """The request got no usable HTTP response."""
+    """The request got no usable HTTP response.
 
-    def __init__(self, message: str, *, method: str = "", url: str = "") -> None:
+    Attributes:
+        method: the HTTP method of the request.
+        url: the request's URL, without its query.
+        request_sent: False when the failure came before any byte of the
+            request left (connection refused, DNS failure, TLS handshake), so
+            PVE cannot have seen it; True when it may have reached PVE.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", request_sent: bool = True) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.request_sent = request_sent
 
 
 class PveConnectionError(TransportError):
@@ -61,6 +73,23 @@ class PveTimeoutError(TransportError):
     """Connecting to PVE or reading its response took longer than the configured timeout."""
 
 
+class OutcomeUnknownError(TransportError):
+    """A write (a power action, a login) was sent, but its response was lost.
+
+    PVE may or may not have carried it out, so pvekit does not send it again.
+    For a power action pvekit first looks for the task it may have started,
+    and raises this only when it finds none. Check the VM's recent tasks
+    (``tasks.list(vmid=...)``, ``pvekit tasks --vmid VMID``) before sending it again.
+
+    Attributes:
+        vmid: the VM the action was for, when it was one.
+    """
+
+    def __init__(self, message: str, *, method: str = "", url: str = "", vmid: int | None = None) -> None:
+        super().__init__(message, method=method, url=url, request_sent=True)
+        self.vmid = vmid
+
+
 class TLSError(TransportError):
     """The server's certificate failed verification."""
 
@@ -69,7 +98,8 @@ class CertificateFingerprintMismatch(TLSError):
     """The server presented a certificate whose SHA-256 fingerprint is not one of the pinned ones."""
 
     def __init__(self, message: str, *, expected: Sequence[str], presented: str, url: str = "") -> None:
-        super().__init__(message, url=url)
+        # The check runs in the TLS handshake, before any byte of the request.
+        super().__init__(message, url=url, request_sent=False)
         self.expected = tuple(expected)
         self.presented = presented
 
@@ -201,6 +231,36 @@ class ServerError(ApiError):
 
 class RRDError(ServerError):
     """PVE could not read the RRD series (HTTP 500 whose message starts with ``RRD error:``)."""
+
+
+class VmLockedError(ServerError):
+    """PVE refused an action because the VM is locked (HTTP 500 ``VM is locked (backup)``).
+
+    Attributes:
+        lock: PVE's lock name: backup, migrate, snapshot, snapshot-delete,
+            rollback, clone, create, disk, suspended and others.
+        vmid: the VM, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        lock: str,
+        vmid: int | None = None,
+        status_code: int = 500,
+        reason: str = "",
+        method: str = "",
+        path: str = "",
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, status_code=status_code, reason=reason, method=method, path=path, hint=hint)
+        self.lock = lock
+        self.vmid = vmid
+
+
+class NoQuorumError(ServerError):
+    """The cluster has lost quorum, so ``/etc/pve`` is read-only: reads work, writes and VM actions fail."""
 
 
 class GuestAgentError(ServerError):

@@ -16,6 +16,7 @@ from ._exceptions import (
     ApiError,
     InvalidInputError,
     PveError,
+    PveTimeoutError,
     ServerError,
     VmNotRunningError,
 )
@@ -163,32 +164,34 @@ class AgentOps:
         self._session = session
         self._vm_ops = vm_ops
 
-    def network(self, vmid: int, node: str | None = None) -> Operation[GuestNetwork]:
+    def network(
+        self, vmid: int, node: str | None = None, deadline: float | None = None
+    ) -> Operation[GuestNetwork]:
         """Read a guest's interfaces: ``agent/network-get-interfaces`` for a VM, ``interfaces`` for a container.
 
         Raises AgentNotEnabledError, AgentNotRunningError or VmNotRunningError for
         the three ways the agent can fail to respond; a stopped container raises
-        VmNotRunningError.
+        VmNotRunningError. ``deadline`` (on the clock's monotonic scale) bounds the read and its retries.
         """
         vmid = check_vmid(vmid)
 
         def read(on: str) -> Operation[GuestNetwork]:
             if vmid in self._session.containers:
-                return (yield from self._container_network(vmid, on))
+                return (yield from self._container_network(vmid, on, deadline))
             path = api_path("nodes", on, "qemu", vmid, "agent", "network-get-interfaces")
             try:
-                data = yield from self._session.get(path)
+                data = yield from self._session.get(path, deadline=deadline)
             except ServerError as exc:
                 raise _agent_error(exc, vmid, on) from None
             return GuestNetwork.from_api(data, vmid=vmid, node=on)
 
         return (yield from self._vm_ops.on_vm(vmid, node, read, containers=True))
 
-    def _container_network(self, vmid: int, node: str) -> Operation[GuestNetwork]:
+    def _container_network(self, vmid: int, node: str, deadline: float | None) -> Operation[GuestNetwork]:
         # An LXC container needs no agent: PVE reads its interfaces from the host side.
         path = api_path("nodes", node, "lxc", vmid, "interfaces")
         try:
-            data = yield from self._session.get(path)
+            data = yield from self._session.get(path, deadline=deadline)
         except ServerError as exc:
             raise _agent_error(exc, vmid, node) from None
         if data is None:
@@ -223,13 +226,18 @@ class AgentOps:
 
         while True:
             try:
-                network = yield from self.network(vmid, node)
+                network = yield from self.network(vmid, node, deadline)
                 address = network.primary_address(family)
                 problem = (
                     f"interfaces without a usable address: {', '.join(n.name for n in network.interfaces)}"
                 )
             except AgentNotRunningError as exc:
                 address, problem = None, exc.message
+            except PveTimeoutError:
+                # A read cut short at the deadline ends the wait like an empty answer does.
+                if clock.monotonic() < deadline:
+                    raise
+                address, problem = None, "the last read timed out at the deadline"
             if address is not None:
                 return address
 

@@ -7,7 +7,14 @@ import re
 from collections.abc import Mapping
 
 from ._core import Operation, ParamValue, Session, api_path, check_node, sleep
-from ._exceptions import InvalidInputError, NotFoundError, ServerError, TaskFailedError, TaskTimeoutError
+from ._exceptions import (
+    InvalidInputError,
+    NotFoundError,
+    PveTimeoutError,
+    ServerError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._upid import Upid
 from ._vm_ops import VmOps
@@ -41,10 +48,10 @@ class TaskOps:
         self._session = session
         self._vm_ops = vm_ops
 
-    def status(self, upid: str) -> Operation[TaskStatus]:
-        """Read a task's status."""
+    def status(self, upid: str, deadline: float | None = None) -> Operation[TaskStatus]:
+        """Read a task's status; ``deadline`` (on the clock's monotonic scale) bounds the request and its retries."""
         try:
-            data = yield from self._session.get(task_path(upid, "status"))
+            data = yield from self._session.get(task_path(upid, "status"), deadline=deadline)
         except ServerError as exc:
             if not _UNKNOWN_TASK.search(exc.message):
                 raise
@@ -163,8 +170,16 @@ class TaskOps:
         interval = FIRST_POLL_SECONDS
         logged_long_wait = False
 
+        last_status = "running"
         while True:
-            status = yield from self.status(upid)
+            try:
+                status = yield from self.status(upid, deadline)
+            except PveTimeoutError:
+                # The request was cut short at the deadline: the wait timed out, not the connection.
+                if clock.monotonic() < deadline:
+                    raise
+                raise TaskTimeoutError(upid, timeout_seconds, last_status) from None
+            last_status = status.status
             if status.finished:
                 return (yield from self._finish(status))
 

@@ -43,6 +43,7 @@ from ._exceptions import (
     TransportError,
     TwoFactorRequiredError,
 )
+from ._retry import RetryPolicy
 
 logger = logging.getLogger("pvekit")
 
@@ -364,11 +365,18 @@ class TicketAuth:
 class TicketSession(Session):
     """A Session for ticket auth: each request first logs in or renews, and logs in again once after a 401."""
 
-    def __init__(self, *, auth: TicketAuth, clock: Clock, max_retries: int, concurrency: int) -> None:
-        super().__init__(clock=clock, max_retries=max_retries, auth_id=auth.userid, concurrency=concurrency)
+    def __init__(self, *, auth: TicketAuth, clock: Clock, retry: RetryPolicy, concurrency: int) -> None:
+        super().__init__(clock=clock, retry=retry, auth_id=auth.userid, concurrency=concurrency)
         self.auth = auth
 
-    def request(self, method: Method, path: str, params: Mapping[str, ParamValue] | None = None) -> Operation[Reply]:
+    def request(
+        self,
+        method: Method,
+        path: str,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> Operation[Reply]:
         """Send a request under the retry policy, with a fresh ticket, and log in again once after a 401.
 
         PVE checks the ticket before it acts, so a write rejected with 401 did
@@ -377,7 +385,7 @@ class TicketSession(Session):
         yield from self.auth.ensure_ticket()
         seen = self.auth.generation
         try:
-            return (yield from super().request(method, path, params))
+            return (yield from super().request(method, path, params, deadline=deadline))
         except AuthenticationError as exc:
             logger.info(
                 "%s %s: PVE rejected the ticket of %s (%s); logging in again",
@@ -389,7 +397,7 @@ class TicketSession(Session):
 
         yield from self.auth.relogin(seen)
         try:
-            return (yield from super().request(method, path, params))
+            return (yield from super().request(method, path, params, deadline=deadline))
         except AuthenticationError as exc:
             raise AuthenticationError(
                 f"PVE rejected the ticket of {self.auth.userid} ({exc.message}) right after a successful login. "

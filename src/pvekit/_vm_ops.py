@@ -14,7 +14,7 @@ from ._core import Operation, ParamValue, Session, api_path, check_node, check_v
 from ._exceptions import (
     InvalidInputError,
     NotFoundError,
-    PveConnectionError,
+    OutcomeUnknownError,
     PveError,
     ServerError,
     VmNotFoundError,
@@ -43,6 +43,10 @@ TASK_TYPES: Mapping[str, str] = {
 CLOCK_SKEW_SECONDS = 2
 
 _by_vmid = operator.attrgetter("vmid")
+
+# Listing row fields that describe a guest rather than measure it.
+DESCRIPTIVE_FIELDS = ("id", "vmid", "name", "node", "type", "template", "tags", "pool", "lock", "hastate",
+                      "maxcpu", "maxmem", "maxdisk")  # fmt: skip
 
 _MISSING_CONFIG = re.compile(r"Configuration file '[^']*/(qemu-server|lxc)/(\d+)\.conf' does not exist")
 
@@ -223,7 +227,9 @@ class VmOps:
         """List the VMs of each node (all nodes when None), one request per node.
 
         A node that fails, for example one that is down (HTTP 595), is reported
-        in ``failures`` while the other nodes' VMs are returned.
+        in ``failures`` while the other nodes' VMs are returned. The failed
+        node's VMs are listed too, from the cluster listing, with status
+        ``unknown`` and no usage values.
         """
         if nodes is None:
             nodes = yield from self.nodes()
@@ -236,7 +242,28 @@ class VmOps:
                 failures.append(NodeFailure(node, outcome))
             else:
                 guests.extend(outcome)
-        return GuestListing(tuple(sorted(guests, key=lambda g: g.vmid)), tuple(failures))
+        if failures:
+            guests.extend((yield from self._unreachable_vms({failure.node for failure in failures})))
+        return GuestListing(tuple(sorted(guests, key=_by_vmid)), tuple(failures))
+
+    def _unreachable_vms(self, nodes: set[str]) -> Operation[list[Guest]]:
+        """List the VMs of nodes that could not be read, from the cluster listing, with status unknown.
+
+        The cluster's configuration lists every VM, even on a node that is
+        down, but its usage values for such a node are stale, so they are left out.
+        """
+        try:
+            rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
+        except PveError as exc:
+            logger.warning("the VMs of unreachable nodes %s cannot be listed: %s", ", ".join(sorted(nodes)), exc)
+            return []
+        vms = []
+        for row in rows or []:
+            if isinstance(row, dict) and row.get("type") == "qemu" and row.get("node") in nodes:
+                described = {name: row[name] for name in DESCRIPTIVE_FIELDS if name in row}
+                described["status"] = "unknown"
+                vms.append(Guest.from_api(described))
+        return vms
 
     def nodes(self) -> Operation[list[str]]:
         """Return the names of the cluster's nodes, exactly as PVE spells them."""
@@ -274,22 +301,20 @@ class VmOps:
             sent_at = self._session.clock.wall()
             try:
                 reply = yield from self._session.request("POST", path, params)
-            except PveConnectionError:
-                # The request may have reached PVE even though no response came back,
-                # so look for the task before sending it again.
-                upid = yield from self._task_started_since(on, vmid, TASK_TYPES[action], sent_at)
-                if upid is not None:
-                    logger.info("%s of VM %d: response lost, found its task %s", action, vmid, upid)
-                    return upid
-                logger.info("%s of VM %d: response lost and no task started; sending it again", action, vmid)
-                reply = yield from self._session.request("POST", path, params)
+            except OutcomeUnknownError as lost:
+                # The request may have reached PVE although no response came back. It is
+                # never sent again: the task it started, if any, is the result.
+                return (yield from self._find_lost_task(on, vmid, action, sent_at, lost))
             return str(reply.data)
 
         return (yield from self.on_vm(vmid, node, send))
 
-    def start(self, vmid: int, node: str | None = None, *, timeout: int | None = None) -> Operation[str]:
+    def start(
+        self, vmid: int, node: str | None = None, *, timeout: int | None = None, skiplock: bool = False
+    ) -> Operation[str]:
         """Start (or wake from hibernation); ``timeout`` is PVE's wait for the start, in seconds."""
-        return (yield from self.power(vmid, "start", {"timeout": _seconds(timeout)}, node))
+        params: dict[str, ParamValue] = {"timeout": _seconds(timeout), "skiplock": _skiplock(skiplock)}
+        return (yield from self.power(vmid, "start", params, node))
 
     def stop(
         self,
@@ -304,17 +329,24 @@ class VmOps:
         params: dict[str, ParamValue] = {
             "timeout": _seconds(timeout),
             "overrule-shutdown": True if overrule_shutdown else None,
-            "skiplock": True if skiplock else None,
+            "skiplock": _skiplock(skiplock),
         }
         return (yield from self.power(vmid, "stop", params, node))
 
     def shutdown(
-        self, vmid: int, node: str | None = None, *, timeout: int | None = None, force_stop: bool = False
+        self,
+        vmid: int,
+        node: str | None = None,
+        *,
+        timeout: int | None = None,
+        force_stop: bool = False,
+        skiplock: bool = False,
     ) -> Operation[str]:
         """ACPI shutdown: ask the guest OS to power off; ``force_stop`` hard-stops it after ``timeout``."""
         params: dict[str, ParamValue] = {
             "timeout": _seconds(timeout),
             "forceStop": True if force_stop else None,
+            "skiplock": _skiplock(skiplock),
         }
         return (yield from self.power(vmid, "shutdown", params, node))
 
@@ -322,23 +354,53 @@ class VmOps:
         """ACPI reboot: shut the guest down cleanly, then start it, applying pending changes."""
         return (yield from self.power(vmid, "reboot", {"timeout": _seconds(timeout)}, node))
 
-    def reset(self, vmid: int, node: str | None = None) -> Operation[str]:
+    def reset(self, vmid: int, node: str | None = None, *, skiplock: bool = False) -> Operation[str]:
         """Hard reset, like pressing the reset button; the guest OS gets no warning."""
-        return (yield from self.power(vmid, "reset", {}, node))
+        return (yield from self.power(vmid, "reset", {"skiplock": _skiplock(skiplock)}, node))
 
     def suspend(
-        self, vmid: int, node: str | None = None, *, to_disk: bool = False, state_storage: str | None = None
+        self,
+        vmid: int,
+        node: str | None = None,
+        *,
+        to_disk: bool = False,
+        state_storage: str | None = None,
+        skiplock: bool = False,
     ) -> Operation[str]:
         """Pause the VM's CPUs (PVE's suspend), or with ``to_disk`` hibernate it to ``state_storage``."""
         params: dict[str, ParamValue] = {
             "todisk": True if to_disk else None,
             "statestorage": state_storage,
+            "skiplock": _skiplock(skiplock),
         }
         return (yield from self.power(vmid, "suspend", params, node))
 
-    def resume(self, vmid: int, node: str | None = None) -> Operation[str]:
+    def resume(self, vmid: int, node: str | None = None, *, skiplock: bool = False) -> Operation[str]:
         """Resume a paused VM. A hibernated VM is woken with start instead."""
-        return (yield from self.power(vmid, "resume", {}, node))
+        return (yield from self.power(vmid, "resume", {"skiplock": _skiplock(skiplock)}, node))
+
+    def _find_lost_task(
+        self, node: str, vmid: int, action: PowerAction, sent_at: float, lost: OutcomeUnknownError
+    ) -> Operation[str]:
+        """Return the UPID of the task a power action whose response was lost started, or raise OutcomeUnknownError."""
+        try:
+            upid = yield from self._task_started_since(node, vmid, TASK_TYPES[action], sent_at)
+        except PveError as exc:
+            upid, looked = None, f"reading the node's task list failed too ({type(exc).__name__})"
+        else:
+            looked = "no task of it is listed yet"
+        if upid is not None:
+            logger.info("%s of VM %d: response lost, found its task %s", action, vmid, upid)
+            return upid
+        logger.warning("%s of VM %d: response lost and %s; not sending it again", action, vmid, looked)
+        raise OutcomeUnknownError(
+            f"{action} of VM {vmid} on {node}: the request was sent but its response was lost, and {looked}, "
+            f"so the {action} may or may not have happened. Check VM {vmid}'s recent tasks "
+            f"(pvekit tasks --vmid {vmid}, or tasks.list(vmid={vmid})) and its status before sending it again",
+            method=lost.method,
+            url=lost.url,
+            vmid=vmid,
+        ) from lost
 
     def _task_started_since(self, node: str, vmid: int, task_type: str, since: float) -> Operation[str | None]:
         params: dict[str, ParamValue] = {
@@ -359,6 +421,13 @@ class VmOps:
 def _says_config_missing(exc: PveError, vmid: int) -> bool:
     match = _MISSING_CONFIG.search(str(getattr(exc, "message", "")))
     return match is not None and int(match.group(2)) == vmid
+
+
+def _skiplock(skiplock: bool) -> bool | None:
+    """Encode skiplock: sent only when the caller asks for it, since PVE allows it to root@pam alone."""
+    if not isinstance(skiplock, bool):
+        raise InvalidInputError(f"skiplock {skiplock!r} must be True or False")
+    return True if skiplock else None
 
 
 def _seconds(value: int | None) -> int | None:

@@ -16,6 +16,7 @@ from .._exceptions import (
     CertificateFingerprintMismatch,
     InvalidInputError,
     NotFoundError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     ProxyError,
     PveError,
@@ -45,6 +46,8 @@ class ExitCode(enum.IntEnum):
     AUTHENTICATION = 3
     CONNECTION = 4
     NOT_FOUND = 5
+    # A power action was sent but its response was lost, and no task of it was found.
+    OUTCOME_UNKNOWN = 6
     # 128 + SIGINT, as shells report a program that Ctrl-C ended.
     INTERRUPTED = 130
 
@@ -57,12 +60,13 @@ Exit status:
   3    authentication or permission failure (HTTP 401, 403)
   4    connection or TLS failure, a changed certificate, or a node PVE cannot reach (HTTP 595, 596)
   5    not found: VM, node or task
+  6    outcome unknown: an action was sent but its response was lost; check the VM's tasks
   130  interrupted by Ctrl-C"""
 
 # The epilog of every subcommand.
 EXIT_CODES_SHORT_HELP = (
     "Exit status: 0 success, 1 failed, 2 usage error, 3 authentication or permission, 4 connection or TLS, "
-    "5 not found (details: pvekit --help)."
+    "5 not found, 6 outcome unknown (details: pvekit --help)."
 )
 
 
@@ -76,6 +80,8 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     """Return the exit status for an exception pvekit raised."""
     if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
         return ExitCode.AUTHENTICATION
+    if isinstance(exc, OutcomeUnknownError):
+        return ExitCode.OUTCOME_UNKNOWN
     if isinstance(exc, (TransportError, ProxyError)):
         return ExitCode.CONNECTION
     if isinstance(exc, NotFoundError):

@@ -84,7 +84,7 @@ class Outcome:
 async def _send(client: AsyncClient, action: str, vmid: int, node: str | None, options: PowerOptions) -> AsyncTask:
     vms = client.vms
     if action == "start":
-        return await vms.start(vmid, node=node, timeout=options.timeout)
+        return await vms.start(vmid, node=node, timeout=options.timeout, skiplock=options.skiplock)
     if action == "stop":
         return await vms.stop(
             vmid,
@@ -94,15 +94,23 @@ async def _send(client: AsyncClient, action: str, vmid: int, node: str | None, o
             skiplock=options.skiplock,
         )
     if action == "shutdown":
-        return await vms.shutdown(vmid, node=node, timeout=options.timeout, force_stop=options.force_stop)
+        return await vms.shutdown(
+            vmid, node=node, timeout=options.timeout, force_stop=options.force_stop, skiplock=options.skiplock
+        )
     if action == "reboot":
         return await vms.reboot(vmid, node=node, timeout=options.timeout)
     if action == "reset":
-        return await vms.reset(vmid, node=node)
+        return await vms.reset(vmid, node=node, skiplock=options.skiplock)
     if action == "suspend":
-        return await vms.suspend(vmid, node=node, to_disk=options.to_disk, state_storage=options.state_storage)
+        return await vms.suspend(
+            vmid,
+            node=node,
+            to_disk=options.to_disk,
+            state_storage=options.state_storage,
+            skiplock=options.skiplock,
+        )
     if action == "resume":
-        return await vms.resume(vmid, node=node)
+        return await vms.resume(vmid, node=node, skiplock=options.skiplock)
     raise ValueError(f"unknown power action {action!r}")
 
 
@@ -200,13 +208,21 @@ def _timeout_option(what: str) -> Callable[[Any], Any]:
     )
 
 
+def _skiplock_option() -> Callable[[Any], Any]:
+    return click.option(
+        "--skiplock",
+        is_flag=True,
+        help="Act although the VM is locked (backup, migrate, snapshot, ...); PVE allows this for root@pam only.",
+    )
+
+
 _ACTIONS = (
     _Action(
         "start",
         "Start VMs, or wake hibernated ones.",
         "The task fails when the VM is already running.",
         "pvekit start 100 101 102 --wait",
-        (_timeout_option("seconds PVE waits for the VM to start"),),
+        (_timeout_option("seconds PVE waits for the VM to start"), _skiplock_option()),
     ),
     _Action(
         "stop",
@@ -216,7 +232,7 @@ _ACTIONS = (
         (
             _timeout_option("seconds PVE waits for the VM to stop"),
             click.option("--overrule-shutdown", is_flag=True, help="Abort a running shutdown task first."),
-            click.option("--skiplock", is_flag=True, help="Ignore the VM's lock; PVE allows this for root@pam only."),
+            _skiplock_option(),
         ),
     ),
     _Action(
@@ -228,6 +244,7 @@ _ACTIONS = (
         (
             _timeout_option("seconds the guest gets to power off"),
             click.option("--force-stop", is_flag=True, help="Stop the VM when the guest has not powered off by then."),
+            _skiplock_option(),
         ),
     ),
     _Action(
@@ -242,6 +259,7 @@ _ACTIONS = (
         "Reset VMs, like pressing the reset button.",
         "The guest OS gets no warning.",
         "pvekit reset 100",
+        (_skiplock_option(),),
     ),
     _Action(
         "suspend",
@@ -252,6 +270,7 @@ _ACTIONS = (
         (
             click.option("--to-disk", is_flag=True, help="Hibernate: save the memory to disk and stop the VM."),
             click.option("--state-storage", metavar="STORAGE", help="Storage for the saved memory (with --to-disk)."),
+            _skiplock_option(),
         ),
     ),
     _Action(
@@ -259,6 +278,7 @@ _ACTIONS = (
         "Resume paused VMs.",
         "For a hibernated VM use start.",
         "pvekit resume 100",
+        (_skiplock_option(),),
     ),
 )
 

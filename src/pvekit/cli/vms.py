@@ -94,3 +94,10 @@ def vms(
     app.console.print(table)
     if not guests:
         app.err_console.print("No VMs match.")
+    unreachable = sorted({guest.node for guest in guests if guest.status == "unknown"})
+    if unreachable:
+        app.err_console.print(
+            f"Status unknown on {', '.join(unreachable)}: the node is down or out of quorum, "
+            "so its VMs are listed without usage values.",
+            style="yellow",
+        )
