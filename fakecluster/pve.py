@@ -78,6 +78,12 @@ class WorkloadPve(FakePve):
     def __init__(self, *, user: str = "root@pam", password: str, host: str = LOOPBACK_HOST, port: int = 0) -> None:
         super().__init__(user=user, password=password, host=host, port=port)
         self.workload = Workload()
+        # (method, path) of every request as it arrives, before fakepve's simulated
+        # network drops it or hangs. fakepve's own `requests` misses dropped ones.
+        self.arrivals: list[tuple[str, str]] = []
+        # Requests being handled now, and the most handled at once since the start.
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     def add_vm(
         self,
@@ -100,7 +106,19 @@ class WorkloadPve(FakePve):
         # fakepve 0.5.0 offers no public hook around every request. Appended last, this middleware runs
         # innermost: after fakepve's authentication and simulated latency, right around the handler.
         app.middlewares.append(self._refresh_workload)
+        # Inserted first, this one runs outermost: before fakepve's latency, drops and hangs.
+        app.middlewares.insert(0, self._record_arrival)
         return app
+
+    @web.middleware
+    async def _record_arrival(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.arrivals.append((request.method, request.path))
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await handler(request)
+        finally:
+            self.in_flight -= 1
 
     @web.middleware
     async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:

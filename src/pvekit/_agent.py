@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ._exceptions import InvalidInputError
-from ._values import to_int, to_str
+from ._values import to_int, to_list, to_str
 
 AddressFamily = Literal["ipv4", "ipv6"]
 
@@ -82,7 +82,8 @@ class AgentInterface:
     @classmethod
     def from_api(cls, entry: Mapping[str, Any]) -> AgentInterface:
         """Build from one entry of ``network-get-interfaces``; ``ip-addresses`` may be absent."""
-        addresses = (IpAddress.from_api(item) for item in entry.get("ip-addresses") or [] if isinstance(item, Mapping))
+        entries = to_list(entry.get("ip-addresses"))
+        addresses = (IpAddress.from_api(item) for item in entries if isinstance(item, Mapping))
         mac = to_str(entry.get("hardware-address"))
         statistics = entry.get("statistics")
         return cls(

@@ -62,6 +62,8 @@ class ApiToken:
             InvalidTokenError: the text is not of that form. The message names the
                 part that is wrong and never contains the secret.
         """
+        if not isinstance(text, str):
+            raise InvalidTokenError(f"API token must be text of the form {_FORM}, not {type(text).__name__}")
         text = text.strip()
         # Accept a value copied from an Authorization header as well.
         text = text.removeprefix("PVEAPIToken=")

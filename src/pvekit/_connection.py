@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,34 +43,58 @@ class Endpoint:
 def parse_host(text: str) -> Endpoint:
     """Parse ``pve1``, ``pve1:8006``, ``https://pve1:8006``, ``192.0.2.10``, ``[2001:db8::10]:8006``.
 
-    A bare IPv6 address without brackets is accepted too. The port defaults to 8006.
+    A bare IPv6 address without brackets is accepted too. The port defaults to
+    8006. Host names and IPv6 addresses are returned in lower case.
 
     Raises:
         InvalidInputError: the text is empty, uses a scheme other than https,
-            or has an invalid port.
+            has a path, user name, query or fragment, an invalid port, or a
+            host that is neither a name nor an IP address.
     """
     value = text.strip() if isinstance(text, str) else ""
+    # A URL's user part may carry a password, so messages show it masked.
+    masked_text = _USER_PART.sub(r"\1***@", value)
     if not value:
         raise InvalidInputError("host is empty; give a name or address such as pve1 or pve1.example.com:8006")
     if "://" not in value:
         if _is_bare_ipv6(value):
-            return Endpoint(value, DEFAULT_PORT)
+            return Endpoint(value.lower(), DEFAULT_PORT)
         value = "https://" + value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError as exc:
+        detail = re.sub(r"[^\s']*@", "***@", str(exc))
+        raise InvalidInputError(
+            f"host {masked_text!r} is invalid ({detail}); "
+            "give a name or address such as pve1:8006 or [2001:db8::10]:8006"
+        ) from None
     if parts.scheme != "https":
         raise InvalidInputError(
-            f"host {text!r} uses {parts.scheme}://; PVE's API is served over https only, "
-            f"so use https://{parts.hostname or 'HOST'}:{DEFAULT_PORT}"
+            f"host {masked_text!r} uses {parts.scheme}://; PVE's API is served over https only, "
+            f"so use https://{hostname or 'HOST'}:{DEFAULT_PORT}"
         )
     if parts.path not in ("", "/", API_BASE_PATH, API_BASE_PATH + "/"):
-        raise InvalidInputError(f"host {text!r} has a path; give only the host and port, such as pve1:8006")
+        raise InvalidInputError(f"host {masked_text!r} has a path; give only the host and port, such as pve1:8006")
+    if parts.username is not None or parts.query or parts.fragment or "#" in value or "?" in value:
+        raise InvalidInputError(
+            f"host {masked_text!r} has a user name, query or fragment; give only the host and port, such as pve1:8006, "
+            "and the credentials as token= or user= and password="
+        )
     try:
-        port = parts.port or DEFAULT_PORT
+        port = parts.port
     except ValueError:
-        raise InvalidInputError(f"host {text!r} has an invalid port; use a number from 1 to 65535") from None
-    if not parts.hostname:
-        raise InvalidInputError(f"host {text!r} has no host name")
-    return Endpoint(parts.hostname, port)
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        raise InvalidInputError(f"host {masked_text!r} has an invalid port; use a number from 1 to 65535")
+    if not hostname:
+        raise InvalidInputError(f"host {masked_text!r} has no host name")
+    if any(character.isspace() or not character.isprintable() for character in hostname):
+        raise InvalidInputError(f"host {masked_text!r} contains whitespace or control characters; check the host name")
+    return Endpoint(hostname, port or DEFAULT_PORT)
+
+
+_USER_PART = re.compile(r"^((?:[a-zA-Z][a-zA-Z0-9+.-]*://)?)[^/?#]*@")
 
 
 def _is_bare_ipv6(value: str) -> bool:

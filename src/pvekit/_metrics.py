@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._models import CpuUsage, GuestKind, PowerState
-from ._values import to_float, to_int, to_str
+from ._values import to_float, to_int, to_list, to_str
 
 COUNTERS = ("netin", "netout", "diskread", "diskwrite")
 
@@ -168,7 +168,11 @@ def compute_rates(before: MetricsSnapshot | None, after: MetricsSnapshot) -> Rat
             if restarted or new < old:
                 resets.add(name)
                 continue
-            rates[name] = (new - old) / elapsed
+            try:
+                rates[name] = (new - old) / elapsed
+            except OverflowError:
+                # A counter beyond a float's range is not a real reading.
+                continue
 
     return Rates(
         vmid=after.vmid,
@@ -201,7 +205,7 @@ class ClusterSnapshot:
     def from_rows(cls, rows: Any, monotonic_seconds: float, wall_seconds: float) -> ClusterSnapshot:
         """Build from the rows of ``/cluster/resources?type=vm``."""
         guests: dict[int, MetricsSnapshot] = {}
-        for row in rows or []:
+        for row in to_list(rows):
             if not isinstance(row, Mapping) or row.get("type") not in ("qemu", "lxc"):
                 continue
             snapshot = MetricsSnapshot.from_api(

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from ._exceptions import InvalidInputError
-from ._values import to_float, to_int
+from ._values import to_float, to_int, to_list
 
 Timeframe = Literal["hour", "day", "week", "month", "year", "decade"]
 ConsolidationFunction = Literal["AVERAGE", "MAX"]
@@ -38,6 +38,20 @@ def check_rrd_arguments(timeframe: str, cf: str) -> tuple[str, str]:
     return timeframe, cf
 
 
+_EPOCH = datetime.fromtimestamp(0, tz=timezone.utc)
+
+
+def _row_time(row: Mapping[str, Any]) -> datetime | None:
+    """Return the row's time, or None when it is missing, 0, not a number or beyond datetime's range."""
+    seconds = to_int(row.get("time"))
+    if not seconds:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class RrdPoint:
     """One RRD row. Values PVE left out, or sent as null or NaN, are None, never 0.
@@ -63,7 +77,7 @@ class RrdPoint:
     def from_api(cls, row: Mapping[str, Any]) -> RrdPoint:
         """Build from one row of ``rrddata``."""
         return cls(
-            time=datetime.fromtimestamp(to_int(row.get("time")) or 0, tz=timezone.utc),
+            time=_row_time(row) or _EPOCH,
             cpu=to_float(row.get("cpu")),
             maxcpu=to_float(row.get("maxcpu")),
             mem_bytes=to_float(row.get("mem")),
@@ -97,8 +111,8 @@ class RrdPoint:
 
 
 def parse_series(rows: Any) -> list[RrdPoint]:
-    """Parse ``rrddata`` rows, oldest first; rows without a time are dropped."""
-    points = [RrdPoint.from_api(row) for row in rows or [] if isinstance(row, Mapping) and row.get("time")]
+    """Parse ``rrddata`` rows, oldest first. Rows without a usable time are dropped."""
+    points = [RrdPoint.from_api(row) for row in to_list(rows) if isinstance(row, Mapping) and _row_time(row)]
     return sorted(points, key=lambda point: point.time)
 
 
@@ -159,7 +173,7 @@ _MEASURED_KEYS = ("cpu", "mem", "netin", "netout", "diskread", "diskwrite")
 
 def newest_point_in_rows(rows: Any) -> RrdPoint | None:
     """Return the newest row that has values as a point, without parsing the other rows."""
-    timed = [row for row in rows or [] if isinstance(row, dict) and row.get("time")]
+    timed = [row for row in to_list(rows) if isinstance(row, dict) and _row_time(row)]
     for row in sorted(timed, key=lambda row: to_int(row.get("time")) or 0, reverse=True):
         if any(to_float(row.get(key)) is not None for key in _MEASURED_KEYS):
             return RrdPoint.from_api(row)

@@ -15,9 +15,13 @@ _WARNINGS = re.compile(r"^WARNINGS: (\d+)$")
 
 def vmid_from_task_id(task_id: str | None) -> int | None:
     """Return the VMID a task's ``id`` names, or None; the id is text and may be empty or not a number."""
-    if task_id is None or not task_id.strip().isdigit():
+    if not isinstance(task_id, str):
         return None
-    return int(task_id)
+    text = task_id.strip()
+    # isascii() too: isdigit() accepts digits such as "²" that int() rejects.
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def _auth_id(user: str | None, tokenid: str | None) -> str | None:

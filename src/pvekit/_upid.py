@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ._exceptions import InvalidInputError
 
 _FIELDS = "UPID:node:pid:pstart:starttime:type:id:user:"
+_HEX = re.compile(r"[0-9A-Fa-f]+")
+# The latest time that datetime can represent, 9999-12-31 23:59:59 UTC.
+_MAX_STARTTIME = 253402300799
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +44,18 @@ class Upid:
         Raises:
             InvalidInputError: the text is not a UPID.
         """
+        if not isinstance(text, str):
+            raise InvalidInputError(f"invalid UPID: expected a string {_FIELDS}, got {type(text).__name__}")
         parts = text.strip().split(":")
         if len(parts) < 9 or parts[0] != "UPID" or parts[-1] != "":
             raise InvalidInputError(f"invalid UPID {text!r}: expected {_FIELDS}")
         node, pid, pstart, starttime, task_type, task_id, user, *extra = parts[1:-1]
-        try:
-            numbers = [int(field, 16) for field in (pid, pstart, starttime)]
-        except ValueError:
-            raise InvalidInputError(
-                f"invalid UPID {text!r}: pid, pstart and starttime must be hexadecimal"
-            ) from None
+        # int(field, 16) alone would accept signs, "0x", underscores and non-ASCII digits.
+        if not all(_HEX.fullmatch(field) for field in (pid, pstart, starttime)):
+            raise InvalidInputError(f"invalid UPID {text!r}: pid, pstart and starttime must be hexadecimal")
+        numbers = [int(field, 16) for field in (pid, pstart, starttime)]
+        if numbers[2] > _MAX_STARTTIME:
+            raise InvalidInputError(f"invalid UPID {text!r}: starttime {starttime} is after the year 9999")
         if not node or not task_type or not user:
             raise InvalidInputError(f"invalid UPID {text!r}: node, type and user must not be empty")
         return cls(node, numbers[0], numbers[1], numbers[2], task_type, task_id, user, tuple(extra))
@@ -76,7 +82,7 @@ class Upid:
     @property
     def vmid(self) -> int | None:
         """The guest the task is about, when its id is a VMID."""
-        return int(self.id) if self.id.isdigit() else None
+        return int(self.id) if self.id.isascii() and self.id.isdigit() else None
 
     @property
     def auth_id(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -14,7 +14,8 @@ def to_int(value: Any) -> int | None:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        # str.isdigit() is also true for digits such as superscript two, which int() rejects.
+        if text.isascii() and text.isdigit():
             return int(text)
     number = to_float(value)
     if number is None:
@@ -27,12 +28,16 @@ def to_float(value: Any) -> float | None:
     if type(value) is float:
         return value if math.isfinite(value) else None
     if type(value) is int:
-        return float(value)
+        # A JSON decoder returns ints beyond the float range as they are.
+        try:
+            return float(value)
+        except OverflowError:
+            return None
     if value is None or isinstance(value, bool):
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if math.isnan(number) or math.isinf(number):
         return None
@@ -100,7 +105,15 @@ def parse_size_bytes(text: str | None) -> int | None:
     number = to_float(value[:-1] if unit else value)
     if number is None or number < 0:
         return None
-    return int(number * _SIZE_UNITS[unit])
+    size = number * _SIZE_UNITS[unit]
+    if math.isinf(size):
+        return None
+    return int(size)
+
+
+def to_list(value: Any) -> Sequence[Any]:
+    """Return a JSON array (list or tuple) unchanged, and anything else, such as null or an object, as an empty list."""
+    return value if isinstance(value, (list, tuple)) else []
 
 
 def freeze(mapping: Mapping[str, Any]) -> Mapping[str, Any]:

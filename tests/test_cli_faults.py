@@ -1,0 +1,110 @@
+"""The CLI under faults: locked VMs, an offline node, lost responses and Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import parse_json, run_on
+
+from fakecluster import FakeCluster
+from pvekit import OutcomeUnknownError, VmLockedError
+from pvekit.cli import task as task_command
+from pvekit.cli.app import ExitCode, exit_code_for
+
+UPID = "UPID:pve1:00001000:00002000:6419CAF8:qmstart:100:root@pam!pvekit-test:"
+
+
+@pytest.fixture
+def two_nodes(cluster: FakeCluster) -> FakeCluster:
+    """The cluster with VM 100 running on pve1 and VM 101 running on pve2."""
+    cluster.pve.add_vm(100, "web01", node="pve1", status="running")
+    cluster.pve.add_vm(101, "db01", node="pve2", status="running")
+    return cluster
+
+
+def pvekit(cluster: FakeCluster, token: str, tmp_path: Path, *args: str) -> Any:
+    """Run pvekit against the cluster and return the click Result."""
+    return run_on(cluster, token, args, config_home=tmp_path)
+
+
+def test_locked_vm_stop_exits_1_naming_lock(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.snapshot_lock(100, "backup")
+
+    result = pvekit(two_nodes, token, tmp_path, "stop", "100")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "VM is locked (backup)" in result.stderr
+    assert "a backup of it is running" in result.stderr
+    assert two_nodes.pve.vms[0].status == "running"
+
+
+def test_locked_vm_stop_with_skiplock(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.snapshot_lock(100, "snapshot")
+
+    outcomes = parse_json(pvekit(two_nodes, token, tmp_path, "stop", "100", "--skiplock", "--wait", "-o", "json"))
+
+    assert outcomes[0]["succeeded"] is True
+    assert two_nodes.pve.vms[0].status == "stopped"
+
+
+@pytest.mark.parametrize("action", ["start", "stop", "shutdown", "reset", "suspend", "resume"])
+def test_skiplock_offered_where_pve_takes_it(action: str, tmp_path: Path, cluster: FakeCluster, token: str) -> None:
+    result = pvekit(cluster, token, tmp_path, action, "--help")
+
+    assert result.exit_code == 0
+    assert "--skiplock" in result.stdout
+
+
+def test_reboot_has_no_skiplock(tmp_path: Path, cluster: FakeCluster, token: str) -> None:
+    result = pvekit(cluster, token, tmp_path, "reboot", "--help")
+
+    assert "--skiplock" not in result.stdout
+
+
+def test_offline_node_vms_listed_with_note(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.set_node_offline("pve2")
+
+    result = pvekit(two_nodes, token, tmp_path, "vms")
+
+    assert result.exit_code == 0
+    assert "db01" in result.stdout
+    assert "unknown" in result.stdout
+    assert "Status unknown on pve2" in result.stderr
+
+
+def test_offline_node_top_names_it(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.set_node_offline("pve2")
+
+    lines = pvekit(two_nodes, token, tmp_path, "top", "-o", "json", "--iterations", "1", "--interval", "0.2")
+
+    assert lines.exit_code == 0
+    assert '"offline_nodes":["pve2"]' in lines.stdout.replace(" ", "")
+
+
+def test_exit_status_for_unknown_outcome() -> None:
+    lost = OutcomeUnknownError("stop of VM 100: response lost", vmid=100)
+
+    assert exit_code_for(lost) == ExitCode.OUTCOME_UNKNOWN == 6
+    assert exit_code_for(VmLockedError("VM is locked (backup)", lock="backup")) == ExitCode.FAILED
+
+
+def test_exit_status_6_documented(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
+    result = pvekit(cluster, token, tmp_path, "--help")
+
+    assert "6    outcome unknown" in result.stdout
+
+
+def test_ctrl_c_during_wait_exits_130(
+    two_nodes: FakeCluster, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(task_command, "watch_task", interrupted)
+
+    result = pvekit(two_nodes, token, tmp_path, "task", "wait", UPID)
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert "Error: interrupted" in result.stderr
