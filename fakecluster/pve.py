@@ -113,6 +113,9 @@ class WorkloadPve(FakePve):
     @web.middleware
     async def _record_arrival(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.arrivals.append((request.method, request.path))
+        # Bounded like fakepve's own request log, so a long benchmark does not grow the fake.
+        if len(self.arrivals) > self.max_requests:
+            del self.arrivals[: len(self.arrivals) - self.max_requests]
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:

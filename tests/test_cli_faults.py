@@ -108,3 +108,32 @@ def test_ctrl_c_during_wait_exits_130(
 
     assert result.exit_code == ExitCode.INTERRUPTED
     assert "Error: interrupted" in result.stderr
+
+
+def test_task_list_shows_vm_tasks(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    assert pvekit(two_nodes, token, tmp_path, "stop", "100", "--wait").exit_code == 0
+
+    tasks = parse_json(pvekit(two_nodes, token, tmp_path, "task", "list", "--vmid", "100", "-o", "json"))
+
+    assert [task["type"] for task in tasks] == ["qmstop"]
+    assert tasks[0]["id"] == "100"
+    assert tasks[0]["node"] == "pve1"
+    assert tasks[0]["running"] is False
+    assert tasks[0]["status"] == "OK"
+    assert tasks[0]["upid"].startswith("UPID:pve1:")
+
+
+def test_task_list_errors_only(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.vms[0].status = "stopped"
+    two_nodes.pve.vms[0].start_error = "start failed: QEMU exited with code 1"
+    pvekit(two_nodes, token, tmp_path, "start", "100", "--wait")
+    pvekit(two_nodes, token, tmp_path, "stop", "101", "--wait")
+
+    result = pvekit(two_nodes, token, tmp_path, "task", "list", "--node", "pve1", "--errors")
+    # fakepve's /cluster/tasks is a placeholder, so each node is read on its own.
+    on_pve2 = parse_json(pvekit(two_nodes, token, tmp_path, "task", "list", "--node", "pve2", "-o", "json"))
+
+    assert result.exit_code == 0
+    assert "qmstart" in result.stdout
+    assert "qmstop" not in result.stdout
+    assert [task["type"] for task in on_pve2] == ["qmstop"]

@@ -166,7 +166,7 @@ async def test_dropped_power_action_not_resent(kind: str, vm: FakeCluster, token
     message = str(caught.value)
     assert "stop of VM 100 on pve1" in message
     assert "reading the node's task list failed too" in message
-    assert "pvekit tasks --vmid 100" in message
+    assert "pvekit task list --vmid 100" in message
     assert arrivals(vm, "POST", f"{VM_PATH}/status/stop") == 1
     assert vm.pve.vms[0].status == "running"
 

@@ -193,7 +193,7 @@ def test_lost_power_answer_without_task_not_sent_again() -> None:
     message = str(caught.value)
     assert "start of VM 105 on pve1" in message
     assert "may or may not have happened" in message
-    assert "pvekit tasks --vmid 105" in message
+    assert "pvekit task list --vmid 105" in message
     assert caught.value.vmid == 105
 
 

@@ -322,7 +322,7 @@ def _outcome_unknown(failure: TransportError) -> OutcomeUnknownError:
     return OutcomeUnknownError(
         f"{failure.method} {failure.url}: the request was sent but its response was lost ({type(failure).__name__}), "
         "so PVE may or may not have carried it out; pvekit does not send it again. Check the recent tasks "
-        "of the node or VM (tasks.list, pvekit tasks) before sending it again",
+        "of the node or VM (tasks.list, pvekit task list) before sending it again",
         method=failure.method,
         url=failure.url,
     )

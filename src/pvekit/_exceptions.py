@@ -79,7 +79,7 @@ class OutcomeUnknownError(TransportError):
     PVE may or may not have carried it out, so pvekit does not send it again.
     For a power action pvekit first looks for the task it may have started,
     and raises this only when it finds none. Check the VM's recent tasks
-    (``tasks.list(vmid=...)``, ``pvekit tasks --vmid VMID``) before sending it again.
+    (``tasks.list(vmid=...)``, ``pvekit task list --vmid VMID``) before sending it again.
 
     Attributes:
         vmid: the VM the action was for, when it was one.

@@ -396,7 +396,7 @@ class VmOps:
         raise OutcomeUnknownError(
             f"{action} of VM {vmid} on {node}: the request was sent but its response was lost, and {looked}, "
             f"so the {action} may or may not have happened. Check VM {vmid}'s recent tasks "
-            f"(pvekit tasks --vmid {vmid}, or tasks.list(vmid={vmid})) and its status before sending it again",
+            f"(pvekit task list --vmid {vmid}, or tasks.list(vmid={vmid})) and its status before sending it again",
             method=lost.method,
             url=lost.url,
             vmid=vmid,

@@ -1,4 +1,4 @@
-"""``pvekit task status|log|wait|stop UPID``: PVE tasks by their UPID."""
+"""``pvekit task list`` and ``pvekit task status|log|wait|stop UPID``: PVE tasks."""
 
 from __future__ import annotations
 
@@ -9,10 +9,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from .._exceptions import TaskFailedError, TaskTimeoutError
+from .._tasks import TaskSummary
 from .._upid import Upid
 from .app import EXIT_CODES_SHORT_HELP, App, ExitCode, abort, pass_app
 from .options import output_option
-from .output import MISSING, echo_json, key_value_table, local_time, task_status_json
+from .output import (
+    MISSING,
+    echo_json,
+    iso_from_unix,
+    key_value_table,
+    local_time,
+    new_table,
+    plain,
+    status_text,
+    task_status_json,
+)
 from .waiting import FIRST_POLL_SECONDS, MAX_POLL_SECONDS, POLL_GROWTH, TaskDisplay, outcome_text, watch_task
 
 DEFAULT_WAIT_SECONDS = 300.0
@@ -39,15 +50,82 @@ def upid_argument(function: F) -> F:
 
 @click.group(epilog=EXIT_CODES_SHORT_HELP)
 def task() -> None:
-    """Read, wait for and stop PVE tasks by their UPID.
+    """List PVE tasks, and read, wait for and stop them by their UPID.
 
     Power commands print the UPID of each task they start.
 
     \b
     Examples:
+      pvekit task list --vmid 100
       pvekit task status UPID:pve1:00001234:0001ABCD:6650A1B2:qmstart:100:root@pam:
       pvekit task wait UPID:pve1:00001234:0001ABCD:6650A1B2:qmstart:100:root@pam: --follow
     """
+
+
+@task.command(name="list", epilog=EXIT_CODES_SHORT_HELP)
+@click.option("--vmid", type=click.IntRange(min=100), metavar="VMID", help="Only tasks of this VM, on its node.")
+@click.option("--node", metavar="NODE", help="Only tasks of this node (names are case-sensitive).")
+@click.option("--errors", "errors_only", is_flag=True, help="Only tasks that failed.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Print at most this many tasks."
+)
+@output_option("table", "json")
+@pass_app
+def list_tasks(app: App, vmid: int | None, node: str | None, errors_only: bool, limit: int, output: str) -> None:
+    """List recent tasks, newest first, running ones included.
+
+    Without --vmid or --node the cluster's recent tasks are listed. After an
+    action whose response was lost (exit status 6), list the VM's tasks to see
+    whether PVE started it.
+
+    \b
+    Examples:
+      pvekit task list --vmid 100
+      pvekit task list --node pve1 --errors -o json
+    """
+    with app.client() as client:
+        summaries = client.tasks.list(node, vmid=vmid, errors_only=errors_only, limit=limit)
+    if errors_only and node is None and vmid is None:
+        # The cluster's task list takes no filter, so failures are picked here.
+        summaries = [summary for summary in summaries if _failed(summary)]
+    summaries = summaries[:limit]
+
+    if output == "json":
+        echo_json([_summary_json(summary) for summary in summaries])
+        return
+    table = new_table("STARTED", "NODE", "TYPE", "ID", "USER", "STATUS", "UPID")
+    for summary in summaries:
+        table.add_row(
+            plain(_local_from_unix(summary.starttime)),
+            plain(summary.node),
+            plain(summary.task_type or MISSING),
+            plain(summary.id or MISSING),
+            plain(summary.auth_id or MISSING),
+            status_text("running" if summary.running else summary.status or MISSING),
+            plain(summary.upid),
+        )
+    app.console.print(table)
+    if not summaries:
+        app.err_console.print("No tasks match.")
+
+
+def _failed(summary: TaskSummary) -> bool:
+    status = summary.status or ""
+    return not summary.running and status != "OK" and not status.startswith("WARNINGS")
+
+
+def _summary_json(summary: TaskSummary) -> dict[str, Any]:
+    return {
+        "upid": summary.upid,
+        "node": summary.node,
+        "type": summary.task_type,
+        "id": summary.id,
+        "user": summary.auth_id,
+        "running": summary.running,
+        "status": None if summary.running else summary.status,
+        "started_at": iso_from_unix(summary.starttime),
+        "ended_at": iso_from_unix(summary.endtime),
+    }
 
 
 @task.command(epilog=EXIT_CODES_SHORT_HELP)
