@@ -85,6 +85,11 @@ class ClusterProcess:
         reply = self._command("stats")
         return ServerStats(requests=int(reply["requests"]), cpu_seconds=float(reply["cpu_seconds"]))
 
+    def request_counts(self) -> dict[str, int]:
+        """Return the requests recorded since the last reset, by ``METHOD path`` (query strings left out)."""
+        reply = self._command("paths")
+        return {str(key): int(count) for key, count in reply["paths"].items()}
+
     def close(self) -> None:
         """Ask the child to stop, and wait for it to exit."""
         stdin = self._process.stdin

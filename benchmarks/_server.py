@@ -8,6 +8,8 @@ one command per line on stdin and replies to each with one JSON line on stdout:
 - ``reset``: forget the recorded requests.
 - ``stats``: return how many requests the fake has recorded since the last reset, and this process's CPU
   seconds so far.
+- ``paths``: return how many requests the fake has recorded since the last reset for each method and path,
+  such as ``GET /api2/json/cluster/resources`` (without the query string).
 - ``stop``, or the end of stdin: stop the cluster and exit.
 
 The stdout lines carry the API token, so the parent process reads them through a pipe and never prints them.
@@ -20,6 +22,7 @@ import json
 import secrets
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 from fakecluster import FakeCluster, Rates
@@ -63,6 +66,11 @@ async def count_requests(cluster: FakeCluster) -> int:
     return len(cluster.pve.requests)
 
 
+async def count_requests_by_path(cluster: FakeCluster) -> dict[str, int]:
+    """Count the recorded requests by ``METHOD path`` on the cluster's event loop."""
+    return dict(Counter(f"{method} {path}" for method, path, _body in cluster.pve.requests))
+
+
 def answer(cluster: FakeCluster, line: str) -> dict[str, Any] | None:
     """Carry out one command and return the reply, or None for ``stop``."""
     command, _, argument = line.strip().partition(" ")
@@ -74,9 +82,11 @@ def answer(cluster: FakeCluster, line: str) -> dict[str, Any] | None:
         return {"ok": True}
     if command == "stats":
         return {"ok": True, "requests": cluster.call(count_requests(cluster)), "cpu_seconds": time.process_time()}
+    if command == "paths":
+        return {"ok": True, "paths": cluster.call(count_requests_by_path(cluster))}
     if command == "stop":
         return None
-    return {"ok": False, "error": f"unknown command {command!r}; expected latency, reset, stats or stop"}
+    return {"ok": False, "error": f"unknown command {command!r}; expected latency, reset, stats, paths or stop"}
 
 
 def main() -> None:
