@@ -20,6 +20,7 @@ import pytest
 
 from fakecluster import FakeCluster, Rates
 from pvekit import (
+    AddressWaitTimeoutError,
     AsyncClient,
     Client,
     NodeUnreachableError,
@@ -580,3 +581,39 @@ async def test_wait_on_noisy_network_keeps_deadline(kind: str, vm: FakeCluster, 
             await api.call(lambda pve: task.wait(timeout=2.0))
 
     assert time.monotonic() - started < 2.0 + DEADLINE_MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_address_wait_on_slow_network_keeps_deadline(kind: str, cluster: FakeCluster, token: str) -> None:
+    cluster.pve.add_vm(100, "web01", node="pve1", status="running", config={"agent": "1"})
+    cluster.pve.time_scale = 1.0
+    cluster.pve.slow_network(3.0)
+    started = time.monotonic()
+
+    async with client_for(kind, cluster, token) as api:
+        with pytest.raises(AddressWaitTimeoutError) as caught:
+            await api.call(lambda pve: pve.agent.wait_for_address(100, node="pve1", timeout=1.0))
+
+    assert time.monotonic() - started < 1.0 + DEADLINE_MARGIN_SECONDS
+    assert "timed out at the deadline" in str(caught.value)
+
+
+async def test_cancelled_sampler_stops(vm: FakeCluster, token: str) -> None:
+    async with client_for("async", vm, token) as api:
+        sampler = api.client.metrics.sampler(0.2)
+        seen: list[int] = []
+
+        async def consume() -> None:
+            async for rates in sampler:
+                seen.append(len(rates))
+
+        consuming = asyncio.ensure_future(consume())
+        await asyncio.sleep(1.0)
+        consuming.cancel()
+
+        with pytest.raises(asyncio.CancelledError):
+            await consuming
+
+        assert seen
+        assert all(count == 2 for count in seen)
+        assert open_connections(api.client) == []
