@@ -24,9 +24,11 @@ def pvekit_client(info: ClusterInfo) -> pvekit.Client:
     return pvekit.Client(info.host, info.token, ca_file=info.ca_file)
 
 
-def pvekit_async_client(info: ClusterInfo) -> pvekit.AsyncClient:
-    """Return an asyncio pvekit client that trusts only the fake cluster's CA, with default concurrency."""
-    return pvekit.AsyncClient(info.host, info.token, ca_file=info.ca_file)
+def pvekit_async_client(info: ClusterInfo, concurrency: int | None = None) -> pvekit.AsyncClient:
+    """Return an asyncio pvekit client that trusts only the fake cluster's CA; None keeps the default concurrency."""
+    if concurrency is None:
+        return pvekit.AsyncClient(info.host, info.token, ca_file=info.ca_file)
+    return pvekit.AsyncClient(info.host, info.token, ca_file=info.ca_file, concurrency=concurrency)
 
 
 def proxmoxer_client(info: ClusterInfo) -> Any:
