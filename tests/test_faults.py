@@ -293,6 +293,27 @@ async def test_locked_vm_names_lock(kind: str, action: str, vm: FakeCluster, tok
     assert b"skiplock" not in (bodies[0] or b"")
 
 
+@pytest.mark.parametrize(
+    ("lock", "advice"),
+    [
+        ("backup", "a backup of it is running"),
+        ("migrate", "it is being migrated"),
+        ("snapshot", "qm unlock 100"),
+        ("suspended", "it is hibernated; start it to resume it"),
+    ],
+)
+async def test_lock_error_advises_per_lock(lock: str, advice: str, vm: FakeCluster, token: str) -> None:
+    vm.pve.snapshot_lock(100, lock)
+
+    async with client_for("sync", vm, token) as api:
+        with pytest.raises(VmLockedError) as caught:
+            await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+
+    assert caught.value.lock == lock
+    assert advice in str(caught.value)
+    assert ("skiplock" in str(caught.value)) is (lock != "suspended")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_locked_vm_stop_with_skiplock(kind: str, vm: FakeCluster, token: str) -> None:
     vm.pve.snapshot_lock(100, "snapshot")
