@@ -266,6 +266,11 @@ def decode_reply(method: str, path: str, response: RawResponse) -> Reply:
     )
 
 
+# The minimum timeout of a request whose deadline is near or past, so that a last
+# status read can still succeed. A wait may overrun its deadline by this much.
+MIN_REQUEST_SECONDS = 0.5
+
+
 def request(
     method: Method,
     path: str,
@@ -311,11 +316,6 @@ def request(
             raise outcome
         logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
         raise error_from_response(method, path, outcome)
-
-
-# The minimum timeout of a request whose deadline is near or past, so that a last
-# status read can still succeed. A wait may overrun its deadline by this much.
-MIN_REQUEST_SECONDS = 0.5
 
 
 def _outcome_unknown(failure: TransportError) -> OutcomeUnknownError:
