@@ -29,6 +29,9 @@ class FakeCluster:
 
     The certificate is self-signed and written to a temporary directory. Clients verify the connection
     with ``ca_file`` as their only CA. Use the cluster as a context manager, or call ``stop()``.
+
+    fakepve scales every simulated delay by ``pve.time_scale``: at the default 0, tasks end at once and
+    ``slow_network`` adds no latency, so tests of slow links set ``time_scale`` to 1.
     """
 
     def __init__(

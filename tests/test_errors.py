@@ -97,3 +97,21 @@ def test_error_without_body_uses_status_line() -> None:
     assert error.message == "Bad Gateway"
 
 
+
+
+def test_skiplock_rejection_explains_tokens() -> None:
+    body = {"message": "Parameter verification failed.", "errors": {"skiplock": "Only root may use this option."}}
+
+    error = error_from_response("POST", "/nodes/pve1/qemu/100/status/stop", response(400, body))
+
+    assert error.errors == {"skiplock": "Only root may use this option."}
+    assert "root@pam logged in with its password" in str(error)
+    assert "every API token" in str(error)
+
+
+def test_other_400_has_no_skiplock_hint() -> None:
+    body = {"message": "Parameter verification failed.", "errors": {"timeout": "invalid integer"}}
+
+    error = error_from_response("POST", "/nodes/pve1/qemu/100/status/stop", response(400, body))
+
+    assert "skiplock" not in str(error)

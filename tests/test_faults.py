@@ -114,6 +114,23 @@ async def test_slow_network_wait_keeps_deadline(kind: str, vm: FakeCluster, toke
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_wait_status_unread_at_deadline(kind: str, vm: FakeCluster, token: str) -> None:
+    vm.pve.time_scale = 1.0
+    async with client_for(kind, vm, token) as api:
+        task = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        vm.pve.slow_network(3.0)
+        started = time.monotonic()
+
+        with pytest.raises(TaskTimeoutError) as caught:
+            await api.call(lambda pve: task.wait(timeout=1.0))
+
+    assert time.monotonic() - started < 1.0 + DEADLINE_MARGIN_SECONDS
+    assert caught.value.last_status is None
+    assert "could not be read within 1 s" in str(caught.value)
+    assert "still" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_read_timeout_not_retried(kind: str, vm: FakeCluster, token: str) -> None:
     vm.pve.time_scale = 1.0
     vm.pve.slow_network(1.5)
@@ -210,6 +227,12 @@ async def test_offline_node_guests_listed_unknown(kind: str, vm: FakeCluster, to
     assert sorted(by_vmid) == [100, 101]
     assert by_vmid[100].power_state is PowerState.RUNNING_OR_PAUSED
     assert by_vmid[101].power_state is PowerState.UNKNOWN
+    # The cluster listing still carries the offline node's last values; they are stale.
+    assert by_vmid[101].cpu.ratio is None
+    assert by_vmid[101].cpu.cpus is not None
+    assert by_vmid[101].mem_bytes is None
+    assert by_vmid[101].uptime_seconds is None
+    assert by_vmid[101].maxmem_bytes is not None
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -223,6 +246,8 @@ async def test_offline_node_sampling_degrades(kind: str, vm: FakeCluster, token:
     assert rates[100].netin_per_second == pytest.approx(1000.0, rel=0.1)
     assert rates[101].netin_per_second is None
     assert rates[101].snapshot.node == "pve2"
+    assert rates[101].snapshot.mem_bytes is None
+    assert rates[101].snapshot.counters.netin_bytes is None
     assert arrivals(vm, "GET", "/api2/json/cluster/resources") == 2
 
 
@@ -311,7 +336,7 @@ async def test_lock_error_advises_per_lock(lock: str, advice: str, vm: FakeClust
 
     assert caught.value.lock == lock
     assert advice in str(caught.value)
-    assert ("skiplock" in str(caught.value)) is (lock != "suspended")
+    assert ("skiplock" in str(caught.value)) is (lock == "snapshot")
 
 
 @pytest.mark.parametrize("kind", KINDS)

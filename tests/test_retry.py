@@ -190,3 +190,22 @@ def test_request_without_deadline_has_no_cap() -> None:
 
     assert isinstance(first, Send)
     assert first.time_left is None
+
+
+def test_exhausted_retries_named_in_error() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(max_retries=2, random_source=steady)
+    replies = [response(503, {"message": "pveproxy busy"})] * 3
+
+    with pytest.raises(ServerError) as caught:
+        drive(request("GET", "/cluster/resources", retry=policy, clock=clock), replies)
+
+    assert caught.value.message == "pveproxy busy"
+    assert "still answered HTTP 503 after 2 retries" in str(caught.value)
+
+
+def test_single_failure_has_no_retry_note() -> None:
+    with pytest.raises(ServerError) as caught:
+        drive(request("GET", "/cluster/resources", retry=RetryPolicy.off()), [response(503)])
+
+    assert "retries" not in str(caught.value)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from fakecluster import FakeCluster
-from pvekit import NotFoundError, OutcomeUnknownError, PveConnectionError, RetryPolicy, TaskTimeoutError
+from pvekit import (
+    InvalidInputError,
+    NotFoundError,
+    OutcomeUnknownError,
+    PveConnectionError,
+    RetryPolicy,
+    TaskTimeoutError,
+)
 from pvekit._clock import Clock
 from pvekit._core import Send, Session
 from pvekit._task_ops import MAX_POLL_SECONDS, TaskOps
@@ -143,6 +150,42 @@ def test_cluster_tasks_sent_without_limit() -> None:
     _, effects = drive(ops().cluster_list(), [response(200, {"data": []})])
 
     assert effects == [Send("GET", "/cluster/tasks", ())]
+
+
+CLUSTER_TASKS = [
+    {"upid": "UPID:pve1:1:1:1:qmstart:100:root@pam:", "node": "pve1", "type": "qmstart", "id": "100",
+     "user": "root@pam", "starttime": 30, "endtime": 31, "status": "start failed: QEMU exited with code 1"},
+    {"upid": "UPID:pve1:2:2:2:vzdump:101:root@pam:", "node": "pve1", "type": "vzdump", "id": "101",
+     "user": "root@pam", "starttime": 20, "endtime": 25, "status": "OK"},
+    {"upid": "UPID:pve2:3:3:3:qmstart:102:root@pam:", "node": "pve2", "type": "qmstart", "id": "102",
+     "user": "root@pam", "starttime": 10, "endtime": 11, "status": "WARNINGS: 1"},
+    {"upid": "UPID:pve2:4:4:4:qmigrate:103:root@pam:", "node": "pve2", "type": "qmigrate", "id": "103",
+     "user": "root@pam", "starttime": 5},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["qmstart", "vzdump", "qmstart", "qmigrate"]),
+        ({"errors_only": True}, ["qmstart"]),
+        ({"task_type": "qmstart"}, ["qmstart", "qmstart"]),
+        ({"source": "active"}, ["qmigrate"]),
+        ({"source": "archive", "limit": 2}, ["qmstart", "vzdump"]),
+    ],
+)
+def test_cluster_tasks_filtered_here(filters: dict[str, object], expected: list[str]) -> None:
+    tasks, effects = drive(ops().find(**filters), [response(200, {"data": CLUSTER_TASKS})])  # type: ignore[arg-type]
+
+    assert [task.task_type for task in tasks] == expected
+    assert effects == [Send("GET", "/cluster/tasks", ())]
+
+
+@pytest.mark.parametrize(("source", "limit"), [("bogus", None), ("all", 0), ("all", -1), ("all", True)])
+def test_task_listing_rejects_bad_filters(source: str, limit: int | None) -> None:
+    for operation in (ops().find(source=source, limit=limit), ops().node_tasks("pve1", source=source, limit=limit)):
+        with pytest.raises(InvalidInputError):
+            drive(operation, [])
 
 
 def test_node_tasks_follow_total() -> None:

@@ -273,7 +273,8 @@ class AsyncVms:
     VmLockedError, which names the lock. PVE checks a start's lock inside the
     task, so there the task's wait raises TaskFailedError with PVE's
     ``VM is locked (backup)``. ``skiplock=True`` is sent only when passed, and
-    PVE accepts it from root@pam alone.
+    PVE accepts it only from root@pam logged in with its password: it rejects
+    every API token, root@pam's included.
     """
 
     def __init__(self, client: AsyncClient) -> None:

@@ -139,11 +139,14 @@ def encode_params(params: Mapping[str, ParamValue] | None) -> tuple[tuple[str, s
 _PERMISSION = re.compile(r"Permission check failed \(([^,)]*), ([^)]*)\)")
 
 
-def error_from_response(method: str, path: str, response: RawResponse) -> ApiError:
+def error_from_response(
+    method: str, path: str, response: RawResponse, *, retries: int = 0, elapsed_seconds: float = 0.0
+) -> ApiError:
     """Map an HTTP error response to the exception a caller can act on.
 
     The reason comes from the status line as sent: PVE's proxy uses codes such
-    as 595 and 596 that no standard table lists.
+    as 595 and 596 that no standard table lists. ``retries`` and
+    ``elapsed_seconds`` describe the retries made before this response, for the advice.
     """
     body = _decode_body(response.body)
     message = ""
@@ -159,7 +162,8 @@ def error_from_response(method: str, path: str, response: RawResponse) -> ApiErr
     common: dict[str, Any] = {"status_code": status, "reason": reason, "method": method, "path": path}
 
     if status == 400:
-        return BadRequestError(message, errors=errors, **common)
+        hint = SKIPLOCK_HINT if "skiplock" in errors else ""
+        return BadRequestError(message, errors=errors, hint=hint, **common)
     if status == 401:
         hint = (
             "check the credentials: an API token (user@realm!tokenid=secret) must exist, be enabled and not "
@@ -177,10 +181,16 @@ def error_from_response(method: str, path: str, response: RawResponse) -> ApiErr
         )
     if status == 404:
         return NotFoundError(message, **common)
+    retried = (
+        f"PVE still answered HTTP {status} after {retries} retries over {elapsed_seconds:.1f} s; "
+        "it may be busy or restarting, so try again later"
+        if retries
+        else ""
+    )
     if status in (595, 596):
-        return NodeUnreachableError(message, **common)
+        return NodeUnreachableError(message, hint=retried, **common)
     if 595 <= status <= 599:
-        return ProxyError(message, **common)
+        return ProxyError(message, hint=retried, **common)
     if status == 500 and message.startswith("RRD error:"):
         return RRDError(message, **common)
     locked = _LOCKED.search(message)
@@ -200,9 +210,16 @@ def error_from_response(method: str, path: str, response: RawResponse) -> ApiErr
     if status == 500 and message.startswith("hostname lookup"):
         return NotFoundError(f"{message}; check the node name, which is case-sensitive", **common)
     if status >= 500:
-        return ServerError(message, **common)
+        return ServerError(message, hint=retried, **common)
     return ApiError(message, **common)
 
+
+# qemu-server compares skiplock's caller with "root@pam" exactly, and a token's
+# caller is "root@pam!tokenid", so every token is rejected.
+SKIPLOCK_HINT = (
+    "skiplock needs root@pam logged in with its password (user='root@pam', password=...; "
+    "pvekit --user root@pam); PVE rejects it from every API token, root@pam's included"
+)
 
 # PVE's check_lock: "VM is locked (backup)", "CT is locked (snapshot)".
 _LOCKED = re.compile(r"\b(?:VM|CT) is locked \(([^)]+)\)")
@@ -227,9 +244,13 @@ def lock_hint(lock: str, vmid: int | None) -> str:
         f"a {lock} task holds it, or one was interrupted; if no such task runs any more, "
         f"an administrator can clear the lock with qm unlock {target} on the node",
     )
-    if lock == "suspended":
+    if lock in ("suspended", "backup", "migrate", "create", "clone"):
+        # Skipping the lock of a task that still runs can break that task.
         return cause
-    return f"{cause}. Only root@pam may pass skiplock to act anyway (not on reboot)"
+    return (
+        f"{cause}. Or act anyway with skiplock, which PVE accepts only from root@pam logged in with its "
+        "password, never from an API token (reboot takes no skiplock)"
+    )
 
 
 def _vmid_in_path(path: str) -> int | None:
@@ -315,7 +336,7 @@ def request(
                 raise _outcome_unknown(outcome) from outcome
             raise outcome
         logger.debug("%s %s -> %d in %.3f s", method, path, outcome.status_code, outcome.elapsed_seconds)
-        raise error_from_response(method, path, outcome)
+        raise error_from_response(method, path, outcome, retries=attempt, elapsed_seconds=now - started)
 
 
 def _outcome_unknown(failure: TransportError) -> OutcomeUnknownError:

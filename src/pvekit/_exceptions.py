@@ -314,16 +314,28 @@ class TaskFailedError(PveError):
 
 
 class TaskTimeoutError(PveError):
-    """A task was still running when the wait's deadline passed. The task itself goes on."""
+    """A wait's deadline passed before the task was seen to end. The task itself goes on.
 
-    def __init__(self, upid: str, timeout_seconds: float, last_status: str) -> None:
+    Attributes:
+        last_status: the task's status at the last read, or None when that
+            read was cut short at the deadline (a slow link), so it is unknown.
+    """
+
+    def __init__(self, upid: str, timeout_seconds: float, last_status: str | None) -> None:
         self.upid = upid
         self.timeout_seconds = timeout_seconds
         self.last_status = last_status
-        super().__init__(
-            f"task {upid} still {last_status} after {timeout_seconds:g} s; "
-            "wait again with a longer timeout, or stop the task"
-        )
+        if last_status is None:
+            text = (
+                f"task {upid}: its status could not be read within {timeout_seconds:g} s (the last read timed out "
+                "at the deadline); read it with tasks.status or pvekit task status, or wait longer"
+            )
+        else:
+            text = (
+                f"task {upid} still {last_status} after {timeout_seconds:g} s; "
+                "wait again with a longer timeout, or stop the task"
+            )
+        super().__init__(text)
 
 
 class AddressWaitTimeoutError(PveError, TimeoutError):

@@ -79,9 +79,14 @@ class MetricsSnapshot:
         wall_seconds: float,
         kind: GuestKind = "qemu",
     ) -> MetricsSnapshot:
-        """Build from ``status/current`` or from a ``/cluster/resources`` row."""
+        """Build from ``status/current`` or from a ``/cluster/resources`` row.
+
+        A row with status ``unknown`` (its node is offline) has no usage
+        values and no counters: the ones PVE still lists are stale.
+        """
         status = to_str(data.get("status"))
         lock = to_str(data.get("lock"))
+        measured = data if status != "unknown" else {}
         return cls(
             vmid=to_int(data.get("vmid")) or vmid,
             node=to_str(data.get("node")) or node,
@@ -89,12 +94,12 @@ class MetricsSnapshot:
             name=to_str(data.get("name")),
             status=status,
             power_state=PowerState.from_api(status, to_str(data.get("qmpstatus")), lock),
-            cpu=CpuUsage(to_float(data.get("cpu")), to_float(data.get("cpus", data.get("maxcpu")))),
-            mem_bytes=to_int(data.get("mem")),
+            cpu=CpuUsage(to_float(measured.get("cpu")), to_float(data.get("cpus", data.get("maxcpu")))),
+            mem_bytes=to_int(measured.get("mem")),
             maxmem_bytes=to_int(data.get("maxmem")),
-            balloon_bytes=to_int(data.get("balloon")),
-            uptime_seconds=to_int(data.get("uptime")),
-            counters=Counters.from_api(data),
+            balloon_bytes=to_int(measured.get("balloon")),
+            uptime_seconds=to_int(measured.get("uptime")),
+            counters=Counters.from_api(measured),
             monotonic_seconds=monotonic_seconds,
             received_at=datetime.fromtimestamp(wall_seconds, tz=timezone.utc),
             raw=data,

@@ -188,14 +188,17 @@ class Guest:
 
     @property
     def cpu(self) -> CpuUsage:
-        """CPU use as a fraction of ``maxcpu``."""
+        """CPU use as a fraction of ``maxcpu``; the fraction is None while the status is unknown."""
         row = self._row
-        return CpuUsage(to_float(row.get("cpu")), to_float(row.get("maxcpu", row.get("cpus"))))
+        cpus = to_float(row.get("maxcpu", row.get("cpus")))
+        if row.get("status") == "unknown":
+            return CpuUsage(None, cpus)
+        return CpuUsage(to_float(row.get("cpu")), cpus)
 
     @property
     def mem_bytes(self) -> int | None:
-        """Memory in use, bytes."""
-        return to_int(self._row.get("mem"))
+        """Memory in use, bytes; None while the status is unknown."""
+        return self._measured("mem")
 
     @property
     def maxmem_bytes(self) -> int | None:
@@ -209,8 +212,16 @@ class Guest:
 
     @property
     def uptime_seconds(self) -> int | None:
-        """Seconds since the guest started; 0 when stopped."""
-        return to_int(self._row.get("uptime"))
+        """Seconds since the guest started; 0 when stopped, None while the status is unknown."""
+        return self._measured("uptime")
+
+    def _measured(self, key: str) -> int | None:
+        # A guest whose node is offline keeps the last values PVE had in the cluster
+        # listing (status "unknown"); they are stale, so none is reported.
+        row = self._row
+        if row.get("status") == "unknown":
+            return None
+        return to_int(row.get(key))
 
     @property
     def tags(self) -> tuple[str, ...]:

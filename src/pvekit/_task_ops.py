@@ -107,8 +107,7 @@ class TaskOps:
         ``limit=None`` reads every page.
         """
         check_node(node)
-        if source not in ("all", "active", "archive"):
-            raise InvalidInputError(f"task source {source!r} is invalid; use all, active or archive")
+        _check_listing(source, limit)
         tasks: list[TaskSummary] = []
         while limit is None or len(tasks) < limit:
             page_size = LIST_PAGE_SIZE if limit is None else min(LIST_PAGE_SIZE, limit - len(tasks))
@@ -138,9 +137,15 @@ class TaskOps:
         errors_only: bool = False,
         limit: int | None = None,
     ) -> Operation[list[TaskSummary]]:
-        """List the tasks of a node, of a VM (on the node it is found on), or of the cluster."""
+        """List the tasks of a node, of a VM (on the node it is found on), or of the cluster.
+
+        PVE's cluster list takes no filters, so there they are applied to its rows here.
+        """
+        _check_listing(source, limit)
         if node is None and vmid is None:
-            return (yield from self.cluster_list())
+            tasks = yield from self.cluster_list()
+            kept = [task for task in tasks if _matches(task, source, task_type, errors_only)]
+            return kept if limit is None else kept[:limit]
         if node is None:
             assert vmid is not None
             node = yield from self._vm_ops.locate(vmid)
@@ -170,7 +175,6 @@ class TaskOps:
         interval = FIRST_POLL_SECONDS
         logged_long_wait = False
 
-        last_status = "running"
         while True:
             try:
                 status = yield from self.status(upid, deadline)
@@ -178,8 +182,7 @@ class TaskOps:
                 # The request was cut short at the deadline: the wait timed out, not the connection.
                 if clock.monotonic() < deadline:
                     raise
-                raise TaskTimeoutError(upid, timeout_seconds, last_status) from None
-            last_status = status.status
+                raise TaskTimeoutError(upid, timeout_seconds, None) from None
             if status.finished:
                 return (yield from self._finish(status))
 
@@ -202,3 +205,24 @@ class TaskOps:
             warning_lines = tuple(line for line in lines if "warn" in line.lower())
             return TaskResult(status, warning_lines)
         raise TaskFailedError(status.upid, outcome.text, lines[-LOG_TAIL_LINES:])
+
+
+TASK_SOURCES = ("all", "active", "archive")
+
+
+def _check_listing(source: str, limit: int | None) -> None:
+    if source not in TASK_SOURCES:
+        raise InvalidInputError(f"task source {source!r} is invalid; use all, active or archive")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInputError(f"task limit {limit!r} is invalid; use a whole number of 1 or more, or None for all")
+
+
+def _matches(task: TaskSummary, source: str, task_type: str | None, errors_only: bool) -> bool:
+    """Tell whether a row of the cluster's task list passes the filters a node listing applies itself."""
+    if source == "active" and not task.running:
+        return False
+    if source == "archive" and task.running:
+        return False
+    if task_type is not None and task.task_type != task_type:
+        return False
+    return not errors_only or task.failed

@@ -167,6 +167,13 @@ class TaskSummary:
         """True while the task runs: no end time yet."""
         return self.endtime is None and self.status in (None, "running")
 
+    @property
+    def failed(self) -> bool:
+        """True when the task ended with an exit status other than OK or ``WARNINGS: N``."""
+        if self.running:
+            return False
+        return not ExitStatus.classify(self.status or "").succeeded
+
 
 @dataclass(frozen=True, slots=True)
 class TaskResult:

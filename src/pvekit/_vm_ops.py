@@ -41,6 +41,9 @@ TASK_TYPES: Mapping[str, str] = {
 # Seconds of clock difference between this machine and the node that are
 # tolerated when looking for a task started by a request whose response was lost.
 CLOCK_SKEW_SECONDS = 2
+# Seconds the task-list lookup after a lost response may take, retries included. It
+# is short because the link just failed, and the caller gets OutcomeUnknownError anyway.
+LOST_TASK_LOOKUP_SECONDS = 10.0
 
 _by_vmid = operator.attrgetter("vmid")
 
@@ -383,8 +386,9 @@ class VmOps:
         self, node: str, vmid: int, action: PowerAction, sent_at: float, lost: OutcomeUnknownError
     ) -> Operation[str]:
         """Return the UPID of the task a power action whose response was lost started, or raise OutcomeUnknownError."""
+        deadline = self._session.clock.monotonic() + LOST_TASK_LOOKUP_SECONDS
         try:
-            upid = yield from self._task_started_since(node, vmid, TASK_TYPES[action], sent_at)
+            upid = yield from self._task_started_since(node, vmid, TASK_TYPES[action], sent_at, deadline)
         except PveError as exc:
             upid, looked = None, f"reading the node's task list failed too ({type(exc).__name__})"
         else:
@@ -392,7 +396,8 @@ class VmOps:
         if upid is not None:
             logger.info("%s of VM %d: response lost, found its task %s", action, vmid, upid)
             return upid
-        logger.warning("%s of VM %d: response lost and %s; not sending it again", action, vmid, looked)
+        # INFO, not WARNING: the OutcomeUnknownError raised next carries the same facts to the caller.
+        logger.info("%s of VM %d: response lost and %s; not sending it again", action, vmid, looked)
         raise OutcomeUnknownError(
             f"{action} of VM {vmid} on {node}: the request was sent but its response was lost, and {looked}, "
             f"so the {action} may or may not have happened. Check VM {vmid}'s recent tasks "
@@ -402,14 +407,16 @@ class VmOps:
             vmid=vmid,
         ) from lost
 
-    def _task_started_since(self, node: str, vmid: int, task_type: str, since: float) -> Operation[str | None]:
+    def _task_started_since(
+        self, node: str, vmid: int, task_type: str, since: float, deadline: float
+    ) -> Operation[str | None]:
         params: dict[str, ParamValue] = {
             "vmid": vmid,
             "typefilter": task_type,
             "source": "all",
             "since": int(since) - CLOCK_SKEW_SECONDS,
         }
-        rows = yield from self._session.get(api_path("nodes", node, "tasks"), params)
+        rows = yield from self._session.get(api_path("nodes", node, "tasks"), params, deadline=deadline)
         for row in rows or []:
             summary = TaskSummary.from_api(row)
             mine = self._session.auth_id is None or summary.auth_id == self._session.auth_id
@@ -424,7 +431,7 @@ def _says_config_missing(exc: PveError, vmid: int) -> bool:
 
 
 def _skiplock(skiplock: bool) -> bool | None:
-    """Encode skiplock: sent only when the caller asks for it, since PVE allows it to root@pam alone."""
+    """Encode skiplock: sent only when asked for, since PVE allows it only to root@pam's password login."""
     if not isinstance(skiplock, bool):
         raise InvalidInputError(f"skiplock {skiplock!r} must be True or False")
     return True if skiplock else None
