@@ -10,6 +10,7 @@ from cli_support import parse_json, run_on
 
 from fakecluster import FakeCluster
 from pvekit import OutcomeUnknownError, VmLockedError
+from pvekit.cli import power as power_command
 from pvekit.cli import task as task_command
 from pvekit.cli.app import ExitCode, exit_code_for
 
@@ -119,7 +120,7 @@ def test_task_list_shows_vm_tasks(two_nodes: FakeCluster, token: str, tmp_path: 
     assert tasks[0]["id"] == "100"
     assert tasks[0]["node"] == "pve1"
     assert tasks[0]["running"] is False
-    assert tasks[0]["status"] == "OK"
+    assert tasks[0]["exitstatus"] == "OK"
     assert tasks[0]["upid"].startswith("UPID:pve1:")
 
 
@@ -137,3 +138,40 @@ def test_task_list_errors_only(two_nodes: FakeCluster, token: str, tmp_path: Pat
     assert "qmstart" in result.stdout
     assert "qmstop" not in result.stdout
     assert [task["type"] for task in on_pve2] == ["qmstop"]
+
+
+def test_wait_on_slow_link_reports_result(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.time_scale = 1.0
+    two_nodes.pve.slow_network(0.8)
+
+    result = pvekit(two_nodes, token, tmp_path, "--node", "pve1", "stop", "100", "--wait", "--wait-timeout", "2")
+
+    assert result.exit_code == 0, result.stderr
+    assert two_nodes.pve.vms[0].status == "stopped"
+    assert "timed out" not in result.stderr
+
+
+def test_offline_node_top_table_notes_it(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.set_node_offline("pve2")
+
+    result = pvekit(two_nodes, token, tmp_path, "top", "--once", "--interval", "0.2")
+
+    assert result.exit_code == 0
+    assert "db01" in result.stdout
+    assert "offline nodes, their guests have no rates: pve2" in result.stderr
+
+
+def test_ctrl_c_during_power_wait_names_tasks(
+    two_nodes: FakeCluster, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(power_command, "watch_task", interrupted)
+
+    result = pvekit(two_nodes, token, tmp_path, "stop", "100", "--wait")
+
+    assert result.exit_code == ExitCode.INTERRUPTED
+    assert "These tasks go on in PVE" in result.stderr
+    assert "VM 100: UPID:pve1:" in result.stderr
+    assert ":qmstop:100:" in result.stderr

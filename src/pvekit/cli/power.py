@@ -125,7 +125,9 @@ async def _act_on_all(
     wait_timeout: float,
     follow: bool,
     jobs: int,
+    started: list[Outcome],
 ) -> list[Outcome]:
+    """Act on every VM, at most ``jobs`` at once; ``started`` collects each outcome once PVE accepted its task."""
     # asyncio is imported here, not at the top, because it adds noticeably to the start time of every command.
     import asyncio
 
@@ -146,6 +148,7 @@ async def _act_on_all(
                 return outcome
 
             outcome.upid = task.upid
+            started.append(outcome)
             if display is None or row is None:
                 return outcome
             try:
@@ -160,6 +163,15 @@ async def _act_on_all(
             await app.log_in_before_display(client)
         with display if display is not None else contextlib.nullcontext():
             return list(await asyncio.gather(*(act(vmid) for vmid in vmids)))
+
+
+def _report_interrupted(started: Sequence[Outcome]) -> None:
+    """Name the tasks PVE accepted before Ctrl-C: they go on running, and only their UPIDs find them again."""
+    if not started:
+        return
+    click.echo("Interrupted. These tasks go on in PVE; follow one with pvekit task wait UPID:", err=True)
+    for outcome in started:
+        click.echo(f"  VM {outcome.vmid}: {outcome.upid}", err=True)
 
 
 def _report(app: App, outcomes: Sequence[Outcome], output: str) -> None:
@@ -212,7 +224,8 @@ def _skiplock_option() -> Callable[[Any], Any]:
     return click.option(
         "--skiplock",
         is_flag=True,
-        help="Act although the VM is locked (backup, migrate, snapshot, ...); PVE allows this for root@pam only.",
+        help="Act although the VM is locked (snapshot, ...); PVE allows this only for root@pam logged in with "
+        "its password (--user root@pam), not for API tokens.",
     )
 
 
@@ -305,19 +318,25 @@ def _make_command(spec: _Action) -> click.Command:
         if wait_timeout is None:
             wait_timeout = max(DEFAULT_WAIT_SECONDS, (options.timeout or 0) + WAIT_MARGIN_SECONDS)
         unique = list(dict.fromkeys(vmids))
-        outcomes = asyncio.run(
-            _act_on_all(
-                app,
-                spec.name,
-                unique,
-                app.default_node(node),
-                options,
-                wait=wait,
-                wait_timeout=wait_timeout,
-                follow=follow,
-                jobs=jobs,
+        started: list[Outcome] = []
+        try:
+            outcomes = asyncio.run(
+                _act_on_all(
+                    app,
+                    spec.name,
+                    unique,
+                    app.default_node(node),
+                    options,
+                    wait=wait,
+                    wait_timeout=wait_timeout,
+                    follow=follow,
+                    jobs=jobs,
+                    started=started,
+                )
             )
-        )
+        except KeyboardInterrupt:
+            _report_interrupted(started)
+            raise
         _report(app, outcomes, output)
 
     callback.__doc__ = f"""{spec.summary}

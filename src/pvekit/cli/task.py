@@ -85,10 +85,6 @@ def list_tasks(app: App, vmid: int | None, node: str | None, errors_only: bool, 
     """
     with app.client() as client:
         summaries = client.tasks.list(node, vmid=vmid, errors_only=errors_only, limit=limit)
-    if errors_only and node is None and vmid is None:
-        # The cluster's task list takes no filter, so failures are picked here.
-        summaries = [summary for summary in summaries if _failed(summary)]
-    summaries = summaries[:limit]
 
     if output == "json":
         echo_json([_summary_json(summary) for summary in summaries])
@@ -109,11 +105,6 @@ def list_tasks(app: App, vmid: int | None, node: str | None, errors_only: bool, 
         app.err_console.print("No tasks match.")
 
 
-def _failed(summary: TaskSummary) -> bool:
-    status = summary.status or ""
-    return not summary.running and status != "OK" and not status.startswith("WARNINGS")
-
-
 def _summary_json(summary: TaskSummary) -> dict[str, Any]:
     return {
         "upid": summary.upid,
@@ -122,7 +113,7 @@ def _summary_json(summary: TaskSummary) -> dict[str, Any]:
         "id": summary.id,
         "user": summary.auth_id,
         "running": summary.running,
-        "status": None if summary.running else summary.status,
+        "exitstatus": None if summary.running else summary.status,
         "started_at": iso_from_unix(summary.starttime),
         "ended_at": iso_from_unix(summary.endtime),
     }

@@ -113,6 +113,11 @@ def summary_line(rates: ClusterRates, order: str, node: str | None, host: str, i
     )
 
 
+def offline_note(rates: ClusterRates) -> str:
+    """Name the nodes whose guests have status unknown, which is why those guests show no rates."""
+    return f"offline nodes, their guests have no rates: {', '.join(rates.offline_nodes)}"
+
+
 def render_screen(
     rates: ClusterRates,
     *,
@@ -129,9 +134,7 @@ def render_screen(
 
     parts: list[RenderableType] = [Text(summary_line(rates, order, node, host, interval), style="bold")]
     if rates.offline_nodes:
-        parts.append(
-            Text(f"offline nodes, their guests have no rates: {', '.join(rates.offline_nodes)}", style="yellow")
-        )
+        parts.append(Text(offline_note(rates), style="yellow"))
     if problem:
         parts.append(Text(f"refresh failed, retrying: {problem}", style="red"))
 
@@ -214,6 +217,8 @@ def _print_refreshes(
             continue
         app.console.print(plain(summary_line(rates, order, node, app.settings.host, sampler.interval)))
         app.console.print(build_table(sort_rates(rates, order, node)))
+        if rates.offline_nodes:
+            app.err_console.print(offline_note(rates), style="yellow")
 
 
 def _top_json(rates: ClusterRates, order: str, node: str | None) -> dict[str, Any]:

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 FIRST_POLL_SECONDS = 0.2
 MAX_POLL_SECONDS = 2.0
 POLL_GROWTH = 1.5
+# The minimum time a status poll gets when the deadline is near, as in the library's waits.
+MIN_POLL_SECONDS = 0.5
+# Seconds for reading the result of a task already seen to end.
+ENDED_TASK_READ_SECONDS = 60.0
 
 
 @dataclass
@@ -115,7 +119,11 @@ async def watch_task(
     lines_seen = 0
 
     while True:
-        status = await task.status()
+        try:
+            # The poll is cut at the deadline, so that a slow link cannot stretch the wait.
+            status = await asyncio.wait_for(task.status(), max(deadline - loop.time(), MIN_POLL_SECONDS))
+        except asyncio.TimeoutError:
+            raise TaskTimeoutError(task.upid, timeout_seconds, None) from None
         display.update(row, status.status)
         if follow:
             lines = await task.log(start=lines_seen)
@@ -130,8 +138,9 @@ async def watch_task(
         await asyncio.sleep(min(interval, deadline - now))
         interval = min(interval * POLL_GROWTH, MAX_POLL_SECONDS)
 
-    # The task has ended, so this returns after one status request (and a log read on failure or warnings).
-    return await task.wait(timeout=max(deadline - loop.time(), 1.0))
+    # The task has ended, so this returns after one status request (and a log read on failure or
+    # warnings). Those reads get their own time: the deadline bounds the task, not this last step.
+    return await task.wait(timeout=ENDED_TASK_READ_SECONDS)
 
 
 def outcome_text(result: TaskResult | BaseException | None) -> str:
@@ -141,6 +150,8 @@ def outcome_text(result: TaskResult | BaseException | None) -> str:
     if isinstance(result, TaskFailedError):
         return f"failed: {result.exitstatus}"
     if isinstance(result, TaskTimeoutError):
+        if result.last_status is None:
+            return f"timed out after {result.timeout_seconds:g} s, status unknown"
         return f"timed out after {result.timeout_seconds:g} s, still {result.last_status}"
     if isinstance(result, BaseException):
         return f"error: {result}"
