@@ -30,6 +30,7 @@ SETTINGS_VARIABLES = (
     "PVE_FINGERPRINT",
     "PVE_VERIFY",
     "PVE_NODE",
+    "PVE_READ_TIMEOUT",
     "PVEKIT_PROFILE",
     "NO_COLOR",
     # Terminal sizes, so tables have the same width everywhere.

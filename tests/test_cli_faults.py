@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import parse_json, run_on
+from cli_support import connection_args, parse_json, run, run_on
 
 from fakecluster import FakeCluster
 from pvekit import OutcomeUnknownError, VmLockedError
@@ -175,3 +175,52 @@ def test_ctrl_c_during_power_wait_names_tasks(
     assert "These tasks go on in PVE" in result.stderr
     assert "VM 100: UPID:pve1:" in result.stderr
     assert ":qmstop:100:" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("how", "seconds"),
+    [("flag", "0.3"), ("environment", "0.3"), ("profile", "0.3")],
+)
+def test_read_timeout_setting_applies(
+    how: str, seconds: str, two_nodes: FakeCluster, token: str, tmp_path: Path
+) -> None:
+    two_nodes.pve.time_scale = 1.0
+    two_nodes.pve.slow_network(1.5)
+    args = [*connection_args(two_nodes)]
+    env = {"PVE_TOKEN": token}
+    if how == "flag":
+        args += ["--read-timeout", seconds]
+    elif how == "environment":
+        env["PVE_READ_TIMEOUT"] = seconds
+    else:
+        config = tmp_path / "pvekit" / "config.toml"
+        config.parent.mkdir()
+        config.write_text(f"[profiles.default]\nread_timeout = {seconds}\n", encoding="utf-8")
+
+    result = run([*args, "vms"], config_home=tmp_path, env=env)
+
+    assert result.exit_code == ExitCode.CONNECTION
+    assert "timed out reading" in result.stderr
+    assert "--read-timeout SECONDS" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])
+def test_invalid_read_timeout_variable(value: str, cluster: FakeCluster, token: str, tmp_path: Path) -> None:
+    result = run(
+        [*connection_args(cluster), "vms"], config_home=tmp_path, env={"PVE_TOKEN": token, "PVE_READ_TIMEOUT": value}
+    )
+
+    assert result.exit_code == ExitCode.USAGE
+    assert f"PVE_READ_TIMEOUT={value!r} is invalid" in result.stderr
+
+
+def test_invalid_read_timeout_in_profile(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
+    config = tmp_path / "pvekit" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[profiles.default]\nread_timeout = "30"\n', encoding="utf-8")
+
+    result = run([*connection_args(cluster), "vms"], config_home=tmp_path, env={"PVE_TOKEN": token})
+
+    assert result.exit_code == ExitCode.USAGE
+    assert "read_timeout in profile 'default'" in result.stderr
+    assert "a positive number of seconds" in result.stderr

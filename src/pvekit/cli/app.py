@@ -20,6 +20,7 @@ from .._exceptions import (
     PermissionDeniedError,
     ProxyError,
     PveError,
+    PveTimeoutError,
     TLSError,
     TransportError,
     TwoFactorRequiredError,
@@ -167,6 +168,8 @@ class App:
                 arguments["otp_callback"] = self._ask_second_factor
         if settings.fingerprints:
             arguments["fingerprint"] = settings.fingerprints
+        if settings.read_timeout is not None:
+            arguments["read_timeout"] = settings.read_timeout
         return arguments
 
     async def log_in_before_display(self, client: AsyncClient) -> None:
@@ -216,6 +219,11 @@ class App:
 
         if isinstance(exc, ProxyError):
             return f"{exc}; check that the node is online and in the cluster (pvecm status)"
+        if isinstance(exc, PveTimeoutError) and not isinstance(exc, OutcomeUnknownError):
+            return (
+                f"{exc}. In pvekit, the read timeout is --read-timeout SECONDS "
+                "(or PVE_READ_TIMEOUT, or read_timeout in the profile)"
+            )
 
         if isinstance(exc, CertificateFingerprintMismatch):
             return self._describe_changed_certificate(exc, host)

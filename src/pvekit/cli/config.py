@@ -3,10 +3,10 @@
 Each setting is taken from the first of these sources that gives it:
 
 1. command-line flags (``--host``, ``--token``, ``--token-file``, ``--user``, ``--password-file``,
-   ``--ca-file``, ``--fingerprint``, ``--insecure``, ``--node``);
+   ``--ca-file``, ``--fingerprint``, ``--insecure``, ``--node``, ``--read-timeout``);
 2. environment variables (``PVE_HOST``, ``PVE_TOKEN``, ``PVE_TOKEN_FILE``, ``PVE_USER``,
    ``PVE_PASSWORD_FILE``, ``PVE_PASSWORD``, ``PVE_CA_FILE``, ``PVE_FINGERPRINT``, ``PVE_VERIFY``,
-   ``PVE_NODE``);
+   ``PVE_NODE``, ``PVE_READ_TIMEOUT``);
 3. the profile ``[profiles.NAME]`` of ``config.toml`` in the user's config directory, where NAME is
    ``--profile``, ``PVEKIT_PROFILE`` or ``default``.
 
@@ -30,7 +30,18 @@ from .._exceptions import InvalidInputError
 
 CONFIG_FILE_NAME = "config.toml"
 DEFAULT_PROFILE = "default"
-PROFILE_KEYS = ("host", "token", "token_file", "user", "password_file", "ca_file", "verify", "node", "fingerprint")
+PROFILE_KEYS = (
+    "host",
+    "token",
+    "token_file",
+    "user",
+    "password_file",
+    "ca_file",
+    "verify",
+    "node",
+    "fingerprint",
+    "read_timeout",
+)
 # Source label of a password typed at pvekit's prompt on the terminal.
 PROMPT_SOURCE = "the password prompt"
 # Values of PVE_VERIFY that turn certificate verification off, and those that keep it on.
@@ -57,6 +68,7 @@ class ConnectionFlags:
     insecure: bool = False
     node: str | None = None
     profile: str | None = None
+    read_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,8 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     # The one-time code from --otp, for the first login that requests a second factor.
     otp: str | None = field(default=None, repr=False)
+    # Seconds to wait for each response; None keeps the library's default.
+    read_timeout: float | None = None
 
 
 def config_path(environ: Mapping[str, str]) -> Path:
@@ -140,6 +154,9 @@ def load_profile(path: Path, name: str, *, required: bool) -> dict[str, Any]:
         elif key == "fingerprint":
             valid = isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
             kind = "a string or a list of strings"
+        elif key == "read_timeout":
+            valid = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            kind = "a positive number of seconds"
         else:
             valid, kind = isinstance(value, str), "a string"
         if not valid:
@@ -215,6 +232,9 @@ def resolve_settings(
     node_entry = _pick(levels, "node")
     if node_entry is not None:
         sources["node"] = node_entry[2]
+    timeout_entry = _pick(levels, "read_timeout")
+    if timeout_entry is not None:
+        sources["read_timeout"] = timeout_entry[2]
 
     return Settings(
         host=str(host_entry[1]).strip(),
@@ -229,6 +249,7 @@ def resolve_settings(
         user=credentials.user,
         password=credentials.password,
         otp=flags.otp,
+        read_timeout=float(timeout_entry[1]) if timeout_entry else None,
     )
 
 
@@ -412,6 +433,7 @@ def _flag_level(flags: ConnectionFlags) -> Level:
         "fingerprint": list(flags.fingerprints) or None,
         "verify": False if flags.insecure else None,
         "node": flags.node,
+        "read_timeout": flags.read_timeout,
     }
     labels = {
         "host": "--host",
@@ -423,6 +445,7 @@ def _flag_level(flags: ConnectionFlags) -> Level:
         "fingerprint": "--fingerprint",
         "verify": "--insecure",
         "node": "--node",
+        "read_timeout": "--read-timeout",
     }
     return labels, values
 
@@ -439,12 +462,25 @@ def _environment_level(environ: Mapping[str, str]) -> Level:
         "verify": "PVE_VERIFY",
         "node": "PVE_NODE",
         "fingerprint": "PVE_FINGERPRINT",
+        "read_timeout": "PVE_READ_TIMEOUT",
     }
     # An empty variable counts as unset, as in most shells' ${VAR:-default}.
     values: dict[str, Any] = {key: environ.get(name) or None for key, name in names.items()}
     if values["verify"] is not None:
         values["verify"] = _parse_verify(values["verify"])
+    if values["read_timeout"] is not None:
+        values["read_timeout"] = _parse_seconds(values["read_timeout"], "PVE_READ_TIMEOUT")
     return names, values
+
+
+def _parse_seconds(text: str, name: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"{name}={text!r} is invalid; use a positive number of seconds, such as 60")
+    return seconds
 
 
 def _parse_verify(text: str) -> bool:

@@ -17,7 +17,7 @@ ROOT_EPILOG = (
 Settings are read from the flags above, then from the environment
 (PVE_HOST, PVE_TOKEN, PVE_TOKEN_FILE, PVE_USER, PVE_PASSWORD_FILE,
 PVE_PASSWORD, PVE_CA_FILE, PVE_FINGERPRINT, PVE_VERIFY=0, PVE_NODE,
-PVEKIT_PROFILE), then from the profile in
+PVE_READ_TIMEOUT, PVEKIT_PROFILE), then from the profile in
 $XDG_CONFIG_HOME/pvekit/config.toml (default ~/.config/pvekit/config.toml).
 
 \b
@@ -143,6 +143,12 @@ def _install_logging(ctx: click.Context, verbose: int) -> None:
 )
 @click.option("--node", metavar="NODE", help="Default node for commands that act on one VM. [env: PVE_NODE]")
 @click.option(
+    "--read-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Seconds to wait for each response from PVE. [env: PVE_READ_TIMEOUT; default: 30]",
+)
+@click.option(
     "--profile",
     metavar="NAME",
     help="Profile of the config file to read settings from. [env: PVEKIT_PROFILE; default: default]",
@@ -164,6 +170,7 @@ def cli(
     fingerprints: tuple[str, ...],
     insecure: bool,
     node: str | None,
+    read_timeout: float | None,
     profile: str | None,
     verbose: int,
 ) -> None:
@@ -190,6 +197,7 @@ def cli(
         insecure=insecure,
         node=node,
         profile=profile,
+        read_timeout=read_timeout,
     )
     ctx.obj = App(flags)
     _install_logging(ctx, verbose)
