@@ -123,7 +123,8 @@ class VmOps:
         """Read every VM and container of the cluster in one request, and remember their nodes."""
         rows = yield from self._session.get("/cluster/resources", {"type": "vm"})
         # isinstance against dict, not Mapping: the ABC check costs more than building a Guest.
-        guests = [Guest.from_api(row) for row in rows or [] if isinstance(row, dict)]
+        # Guest(row), not Guest.from_api(row): the extra call is a fifth of the cost per row.
+        guests = [Guest(row) for row in rows or [] if isinstance(row, dict)]
         nodes, containers = guest_locations(guests)
         self._session.node_of.update(nodes)
         self._session.containers -= nodes.keys() - containers
