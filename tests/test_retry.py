@@ -201,7 +201,7 @@ def test_exhausted_retries_named_in_error() -> None:
         drive(request("GET", "/cluster/resources", retry=policy, clock=clock), replies)
 
     assert caught.value.message == "pveproxy busy"
-    assert "still answered HTTP 503 after 2 retries" in str(caught.value)
+    assert "still responded with HTTP 503 after 2 retries" in str(caught.value)
 
 
 def test_single_failure_has_no_retry_note() -> None:

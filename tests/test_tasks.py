@@ -262,9 +262,9 @@ def test_lost_power_answer_and_failed_lookup() -> None:
 
 
 def test_refused_power_action_sent_again() -> None:
-    refused = PveConnectionError("refused", request_sent=False)
+    connection_refused = PveConnectionError("refused", request_sent=False)
 
-    upid, effects = drive(vm_ops().start(105), [refused, response(200, {"data": START_UPID})])
+    upid, effects = drive(vm_ops().start(105), [connection_refused, response(200, {"data": START_UPID})])
 
     assert upid == START_UPID
     assert [method for method, _ in sends(effects)] == ["POST", "POST"]

@@ -48,7 +48,7 @@ class Client(BaseClient):
     closed by the server while idle) and after HTTP 502, 503, 595 and 596.
     A write (power actions above all) is sent again only when its connection
     failed before any byte of the request left. When its response is lost, a
-    power action looks for the task it may have started and returns it; when
+    power action looks for the task it may have started and returns it. When
     there is none, it raises OutcomeUnknownError rather than sending again.
 
     Give either ``token`` or ``user`` and ``password``. A password login gets a

@@ -182,7 +182,7 @@ def error_from_response(
     if status == 404:
         return NotFoundError(message, **common)
     retried = (
-        f"PVE still answered HTTP {status} after {retries} retries over {elapsed_seconds:.1f} s; "
+        f"PVE still responded with HTTP {status} after {retries} retries over {elapsed_seconds:.1f} s; "
         "it may be busy or restarting, so try again later"
         if retries
         else ""
@@ -226,7 +226,9 @@ _LOCKED = re.compile(r"\b(?:VM|CT) is locked \(([^)]+)\)")
 _CONFIG_LOCK_TIMEOUT = re.compile(r"can't lock file '[^']*' - got timeout")
 _GUEST_PATH = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)/(\d+)(?:/|$)")
 
-# Causes of PVE's lock values, with the advice VmLockedError gives.
+# Causes of the locks whose advice leaves skiplock out, with the advice VmLockedError gives.
+# A running task holds each of them, and skipping it can break that task; a hibernated VM
+# (suspended) is woken with start instead.
 _LOCK_CAUSES = {
     "backup": "a backup of it is running; wait until the backup ends",
     "migrate": "it is being migrated; wait until the migration ends",
@@ -238,15 +240,13 @@ _LOCK_CAUSES = {
 
 def lock_hint(lock: str, vmid: int | None) -> str:
     """Explain why a VM has ``lock`` and what to do about it."""
+    if lock in _LOCK_CAUSES:
+        return _LOCK_CAUSES[lock]
     target = str(vmid) if vmid is not None else "VMID"
-    cause = _LOCK_CAUSES.get(
-        lock,
+    cause = (
         f"a {lock} task holds it, or one was interrupted; if no such task runs any more, "
-        f"an administrator can clear the lock with qm unlock {target} on the node",
+        f"an administrator can clear the lock with qm unlock {target} on the node"
     )
-    if lock in ("suspended", "backup", "migrate", "create", "clone"):
-        # Skipping the lock of a task that still runs can break that task.
-        return cause
     return (
         f"{cause}. Or act anyway with skiplock, which PVE accepts only from root@pam logged in with its "
         "password, never from an API token (reboot takes no skiplock)"

@@ -234,7 +234,7 @@ class RRDError(ServerError):
 
 
 class VmLockedError(ServerError):
-    """PVE refused an action because the VM is locked (HTTP 500 ``VM is locked (backup)``).
+    """PVE rejected an action because the VM is locked (HTTP 500 ``VM is locked (backup)``).
 
     Attributes:
         lock: PVE's lock name: backup, migrate, snapshot, snapshot-delete,

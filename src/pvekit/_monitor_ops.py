@@ -234,7 +234,7 @@ class AgentOps:
             except AgentNotRunningError as exc:
                 address, problem = None, exc.message
             except PveTimeoutError:
-                # A read cut short at the deadline ends the wait like an empty answer does.
+                # A read cut short at the deadline ends the wait like a response without an address does.
                 if clock.monotonic() < deadline:
                     raise
                 address, problem = None, "the last read timed out at the deadline"

@@ -144,8 +144,8 @@ class TaskOps:
         _check_listing(source, limit)
         if node is None and vmid is None:
             tasks = yield from self.cluster_list()
-            kept = [task for task in tasks if _matches(task, source, task_type, errors_only)]
-            return kept if limit is None else kept[:limit]
+            matching = [task for task in tasks if _matches(task, source, task_type, errors_only)]
+            return matching if limit is None else matching[:limit]
         if node is None:
             assert vmid is not None
             node = yield from self._vm_ops.locate(vmid)

@@ -219,7 +219,8 @@ class App:
 
         if isinstance(exc, ProxyError):
             return f"{exc}; check that the node is online and in the cluster (pvecm status)"
-        if isinstance(exc, PveTimeoutError) and not isinstance(exc, OutcomeUnknownError):
+        # Only a read timeout: a connect timeout (nothing sent yet) is not helped by a longer read.
+        if isinstance(exc, PveTimeoutError) and exc.request_sent:
             return (
                 f"{exc}. In pvekit, the read timeout is --read-timeout SECONDS "
                 "(or PVE_READ_TIMEOUT, or read_timeout in the profile)"

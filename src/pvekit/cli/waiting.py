@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .._core import MIN_REQUEST_SECONDS
 from .._exceptions import TaskFailedError, TaskTimeoutError
 
 if TYPE_CHECKING:
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
 FIRST_POLL_SECONDS = 0.2
 MAX_POLL_SECONDS = 2.0
 POLL_GROWTH = 1.5
-# The minimum time a status poll gets when the deadline is near, as in the library's waits.
-MIN_POLL_SECONDS = 0.5
 # Seconds for reading the result of a task already seen to end.
 ENDED_TASK_READ_SECONDS = 60.0
 
@@ -121,7 +120,7 @@ async def watch_task(
     while True:
         try:
             # The poll is cut at the deadline, so that a slow link cannot stretch the wait.
-            status = await asyncio.wait_for(task.status(), max(deadline - loop.time(), MIN_POLL_SECONDS))
+            status = await asyncio.wait_for(task.status(), max(deadline - loop.time(), MIN_REQUEST_SECONDS))
         except asyncio.TimeoutError:
             raise TaskTimeoutError(task.upid, timeout_seconds, None) from None
         display.update(row, status.status)
