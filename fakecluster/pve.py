@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from aiohttp import web
 from fakepve import FakePve, FakeVm
@@ -65,6 +66,23 @@ def rrd_points(tracked: TrackedVm, usage: dict[str, Any], timeframe: str, now: f
 _ONE_VM_PATH = re.compile(r"/qemu/(\d+)(/|$)")
 
 
+@dataclass
+class _Drop:
+    """Requests that drop_connection closes: method, path suffix, whether PVE acts first, how many more."""
+
+    method: str
+    suffix: str
+    handled: bool
+    times: int
+
+
+def _close(request: web.Request) -> NoReturn:
+    """Close the request's connection without a response, as a reset on the way does."""
+    if request.transport is not None:
+        request.transport.close()
+    raise ConnectionResetError(f"fakecluster: dropped the connection of {request.method} {request.path}")
+
+
 class WorkloadPve(FakePve):
     """A FakePve whose VMs' usage counters grow at known rates, with GET .../qemu/{vmid}/rrddata to match.
 
@@ -84,6 +102,7 @@ class WorkloadPve(FakePve):
         # Requests being handled now, and the most handled at once since the start.
         self.in_flight = 0
         self.peak_in_flight = 0
+        self._drops: list[_Drop] = []
 
     def add_vm(
         self,
@@ -101,6 +120,23 @@ class WorkloadPve(FakePve):
         self.workload.track(vm, rates or Rates(), mem=mem, uptime=uptime)
         return vm
 
+    def drop_connection(self, method: str, suffix: str, *, handled: bool = False, times: int = 1) -> None:
+        """Close the connection of the next ``times`` requests whose path ends with ``suffix``, unanswered.
+
+        Unlike fakepve's random drops, this hits chosen requests, for example one
+        power action, while the requests around it get through. With ``handled``
+        PVE acts on the request first, so only its response is lost; without it
+        the request never reaches the handler. Either way it is in ``arrivals``.
+        """
+        self._drops.append(_Drop(method, suffix, handled, times))
+
+    def _take_drop(self, request: web.Request) -> _Drop | None:
+        for drop in self._drops:
+            if drop.times > 0 and request.method == drop.method and request.path.endswith(drop.suffix):
+                drop.times -= 1
+                return drop
+        return None
+
     def _build_app(self) -> web.Application:
         app: web.Application = super()._build_app()
         # fakepve 0.5.0 offers no public hook around every request. Appended last, this middleware runs
@@ -116,12 +152,18 @@ class WorkloadPve(FakePve):
         # Bounded like fakepve's own request log, so a long benchmark does not grow the fake.
         if len(self.arrivals) > self.max_requests:
             del self.arrivals[: len(self.arrivals) - self.max_requests]
+        drop = self._take_drop(request)
+        if drop is not None and not drop.handled:
+            _close(request)
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            return await handler(request)
+            response = await handler(request)
         finally:
             self.in_flight -= 1
+        if drop is not None:
+            _close(request)
+        return response
 
     @web.middleware
     async def _refresh_workload(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -10,15 +10,34 @@ from pvekit._core import Gather, Operation, RawResponse, Send, Sleep
 from pvekit._exceptions import TransportError
 
 
-def response(status: int, body: Any = None, reason: str = "OK", raw: bytes | None = None) -> RawResponse:
-    """Build a response as the runner would pass it; ``body`` is JSON-encoded unless ``raw`` is given."""
+def response(
+    status: int,
+    body: Any = None,
+    reason: str = "OK",
+    raw: bytes | None = None,
+    *,
+    received_wall: float = 0.0,
+    date: str | None = None,
+) -> RawResponse:
+    """Build a response as the runner would pass it; ``body`` is JSON-encoded unless ``raw`` is given.
+
+    ``date`` is the Date header, and ``received_wall`` this machine's clock when the response arrived.
+    """
     if raw is not None:
         content = raw
     elif body is None:
         content = b""
     else:
         content = json.dumps(body).encode()
-    return RawResponse(status, reason, content, received_monotonic=0.0, received_wall=0.0, elapsed_seconds=0.0)
+    return RawResponse(
+        status,
+        reason,
+        content,
+        received_monotonic=0.0,
+        received_wall=received_wall,
+        elapsed_seconds=0.0,
+        date=date,
+    )
 
 
 def drive(operation: Operation[Any], replies: Sequence[RawResponse | TransportError]) -> tuple[Any, list[Any]]:

@@ -185,6 +185,62 @@ async def test_dropped_power_action_not_resent(kind: str, vm: FakeCluster, token
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_dropped_stop_not_taken_for_earlier_one(kind: str, vm: FakeCluster, token: str) -> None:
+    async with client_for(kind, vm, token) as api:
+        earlier = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        await api.call(lambda pve: earlier.wait(timeout=30))
+        started = await api.call(lambda pve: pve.vms.start(100, node="pve1"))
+        await api.call(lambda pve: started.wait(timeout=30))
+        vm.pve.drop_connection("POST", "/qemu/100/status/stop")
+
+        with pytest.raises(OutcomeUnknownError):
+            await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+
+    assert len(tasks_of(vm, "qmstop", 100)) == 1
+    assert vm.pve.vms[0].status == "running"
+
+
+class ClockBehind(FakeClock):
+    """A clock whose wall time is a minute behind the fake's nodes, as on a host without NTP."""
+
+    def wall(self) -> float:
+        return super().wall() - 60
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_dropped_stop_on_lagging_clock(kind: str, vm: FakeCluster, token: str) -> None:
+    async with client_for(kind, vm, token) as api:
+        earlier = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        await api.call(lambda pve: earlier.wait(timeout=30))
+        await api.call(lambda pve: pve.vms.start(100, node="pve1"))
+    # The earlier stop ran 20 s ago, through another client with the same token.
+    [earlier_task] = tasks_of(vm, "qmstop", 100)
+    earlier_task["starttime"] -= 20
+    vm.pve.drop_connection("POST", "/qemu/100/status/stop")
+
+    async with client_for(kind, vm, token, clock=ClockBehind()) as api:
+        with pytest.raises(OutcomeUnknownError):
+            await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+
+    assert vm.pve.vms[0].status == "running"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_lost_stop_response_finds_its_task(kind: str, vm: FakeCluster, token: str) -> None:
+    async with client_for(kind, vm, token, clock=ClockBehind()) as api:
+        earlier = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        await api.call(lambda pve: earlier.wait(timeout=30))
+        await api.call(lambda pve: pve.vms.start(100, node="pve1"))
+        vm.pve.drop_connection("POST", "/qemu/100/status/stop", handled=True)
+
+        task = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+
+    stops = tasks_of(vm, "qmstop", 100)
+    assert len(stops) == 2
+    assert task.upid == stops[-1]["upid"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_hung_read_times_out_once(kind: str, vm: FakeCluster, token: str) -> None:
     vm.pve.flaky_network(hang_rate=1.0, hang_secs=3)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+
 import pytest
 
 from fakecluster import FakeCluster
@@ -14,7 +16,7 @@ from pvekit import (
     TaskTimeoutError,
 )
 from pvekit._clock import Clock
-from pvekit._core import Send, Session
+from pvekit._core import RawResponse, Send, Session
 from pvekit._task_ops import MAX_POLL_SECONDS, TaskOps
 from pvekit._vm_ops import VmOps
 from tests.conftest import Api, FakeClock
@@ -204,20 +206,47 @@ def test_node_tasks_follow_total() -> None:
     assert all(dict(effect.params)["source"] == "all" for effect in effects if isinstance(effect, Send))
 
 
-START_UPID = "UPID:pve1:00001000:00002000:6419CAF8:qmstart:105:root@pam!ci:"
+# This machine's wall time in the lost-response tests. It does not move.
+LOCAL_NOW = 1_800_000_000.0
+
+
+class StillClock(FakeClock):
+    """A clock whose wall time stays at LOCAL_NOW, so task start times can be written as numbers."""
+
+    def wall(self) -> float:
+        return LOCAL_NOW
+
+
+def upid_at(starttime: float, task_type: str = "qmstart", tokenid: str = "ci") -> str:
+    return f"UPID:pve1:00001000:00002000:{int(starttime):08X}:{task_type}:105:root@pam!{tokenid}:"
+
+
+START_UPID = upid_at(LOCAL_NOW)
+
+
+def task_row(starttime: float, task_type: str = "qmstart", tokenid: str = "ci") -> dict[str, object]:
+    return {"upid": upid_at(starttime, task_type, tokenid), "node": "pve1", "type": task_type, "id": "105",
+            "user": "root@pam", "tokenid": tokenid, "starttime": int(starttime)}  # fmt: skip
+
+
+def http_date(moment: float) -> str:
+    return email.utils.formatdate(moment, usegmt=True)
 
 
 def vm_ops() -> VmOps:
-    session = Session(clock=FakeClock(), retry=RetryPolicy(max_retries=2), auth_id="root@pam!ci", concurrency=4)
+    session = Session(clock=StillClock(), retry=RetryPolicy(max_retries=2), auth_id="root@pam!ci", concurrency=4)
     session.node_of[105] = "pve1"
     return VmOps(session)
 
 
-def test_lost_power_answer_finds_started_task() -> None:
-    task_row = {"upid": START_UPID, "node": "pve1", "type": "qmstart", "id": "105", "user": "root@pam",
-                "tokenid": "ci", "starttime": 1679411960}  # fmt: skip
+def lookup_reply(rows: list[dict[str, object]], node_ahead_seconds: float | None = 0.0) -> RawResponse:
+    """Build the task list's response; the node's clock runs ``node_ahead_seconds`` ahead, or has no Date header."""
+    date = None if node_ahead_seconds is None else http_date(LOCAL_NOW + node_ahead_seconds)
+    return response(200, {"data": rows}, received_wall=LOCAL_NOW, date=date)
 
-    upid, effects = drive(vm_ops().start(105), [PveConnectionError("reset"), response(200, {"data": [task_row]})])
+
+def test_lost_power_answer_finds_started_task() -> None:
+    upid, effects = drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply([task_row(LOCAL_NOW)])])
 
     assert upid == START_UPID
     assert sends(effects) == [("POST", "/nodes/pve1/qemu/105/status/start"), ("GET", "/nodes/pve1/tasks")]
@@ -225,6 +254,64 @@ def test_lost_power_answer_finds_started_task() -> None:
     assert lookup["vmid"] == "105"
     assert lookup["source"] == "all"
     assert lookup["typefilter"] == "qmstart"
+
+
+def test_lost_power_answer_skips_earlier_task() -> None:
+    earlier = task_row(LOCAL_NOW - 20)
+
+    with pytest.raises(OutcomeUnknownError):
+        drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply([earlier])])
+
+
+def test_lost_power_answer_skips_task_behind_node_clock() -> None:
+    # The node's clock is 60 s ahead, so a task it stamped 30 s after this machine's "now" is 30 s old.
+    earlier = task_row(LOCAL_NOW + 30)
+
+    with pytest.raises(OutcomeUnknownError):
+        drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply([earlier], node_ahead_seconds=60)])
+
+
+def test_lost_power_answer_follows_node_clock() -> None:
+    # The node's clock is 60 s behind: the task it stamped 59 s before this machine's "now" is new.
+    started = task_row(LOCAL_NOW - 59)
+    replies = [PveConnectionError("reset"), lookup_reply([started], node_ahead_seconds=-60)]
+
+    upid, _ = drive(vm_ops().start(105), replies)
+
+    assert upid == started["upid"]
+
+
+def test_lost_power_answer_without_date_uses_local_clock() -> None:
+    rows = [task_row(LOCAL_NOW + 1), task_row(LOCAL_NOW - 20)]
+
+    upid, _ = drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply(rows, node_ahead_seconds=None)])
+
+    assert upid == upid_at(LOCAL_NOW + 1)
+
+
+def test_lost_power_answer_skips_task_it_returned() -> None:
+    operations = vm_ops()
+    first, _ = drive(operations.start(105), [response(200, {"data": START_UPID})])
+
+    with pytest.raises(OutcomeUnknownError):
+        drive(operations.start(105), [PveConnectionError("reset"), lookup_reply([task_row(LOCAL_NOW)])])
+    assert first == START_UPID
+
+
+def test_lost_power_answer_takes_first_new_task() -> None:
+    # PVE lists the newest task first: a later start by the same token comes before the lost one's.
+    rows = [task_row(LOCAL_NOW + 5), task_row(LOCAL_NOW + 1)]
+
+    upid, _ = drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply(rows)])
+
+    assert upid == upid_at(LOCAL_NOW + 1)
+
+
+def test_lost_power_answer_skips_other_tokens_and_types() -> None:
+    rows = [task_row(LOCAL_NOW, tokenid="other"), task_row(LOCAL_NOW, task_type="qmstop")]
+
+    with pytest.raises(OutcomeUnknownError):
+        drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply(rows)])
 
 
 def test_lost_power_answer_without_task_not_sent_again() -> None:

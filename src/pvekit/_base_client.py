@@ -175,6 +175,7 @@ class BaseClient:
             received_monotonic=now,
             received_wall=self._clock.wall(),
             elapsed_seconds=now - started,
+            date=response.headers.get("date"),
         )
 
     def _failure(self, exc: httpx.HTTPError, send: Send) -> TransportError:

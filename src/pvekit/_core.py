@@ -9,6 +9,9 @@ the modules that build on it.
 
 from __future__ import annotations
 
+import collections
+import datetime
+import email.utils
 import json
 import logging
 import re
@@ -97,6 +100,8 @@ class RawResponse:
     received_monotonic: float
     received_wall: float
     elapsed_seconds: float
+    # The Date header: the server's clock when it sent the response, in whole seconds.
+    date: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,23 @@ class Reply:
     total: int | None
     received_monotonic: float
     received_wall: float
+    date: str | None = None
+
+    def server_clock_offset(self) -> float | None:
+        """Return how far the server's clock is ahead of this machine's, by the Date header; None without one.
+
+        The header has whole seconds and is written before the response travels,
+        so the true offset is never smaller, and at most one second plus the round trip larger.
+        """
+        if not self.date:
+            return None
+        try:
+            sent = email.utils.parsedate_to_datetime(self.date)
+            if sent.tzinfo is None:  # "-0000": RFC 5322's UTC of unknown origin; HTTP dates are UTC
+                sent = sent.replace(tzinfo=datetime.timezone.utc)
+            return sent.timestamp() - self.received_wall
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
 
 
 Effect = Send | Sleep | Gather | Exclusive
@@ -284,6 +306,7 @@ def decode_reply(method: str, path: str, response: RawResponse) -> Reply:
         total=total if isinstance(total, int) else None,
         received_monotonic=response.received_monotonic,
         received_wall=response.received_wall,
+        date=response.date,
     )
 
 
@@ -400,6 +423,10 @@ def check_node(node: str) -> str:
     return node
 
 
+# How many UPIDs of started tasks a session keeps: enough for a bulk action on a large cluster.
+STARTED_UPIDS_KEPT = 4096
+
+
 class Session:
     """State shared by the operations of one client: clock, retry policy, identity and caches."""
 
@@ -413,6 +440,9 @@ class Session:
         self.node_of: dict[int, str] = {}
         # VMIDs of LXC containers, from the same listings.
         self.containers: set[int] = set()
+        # UPIDs of the tasks this client's power actions started, newest last. A lookup after a lost
+        # response skips them, because the lost request cannot have started a task seen before it.
+        self.started_upids: collections.deque[str] = collections.deque(maxlen=STARTED_UPIDS_KEPT)
 
     def request(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -38,8 +39,9 @@ TASK_TYPES: Mapping[str, str] = {
     "suspend": "qmsuspend",
     "resume": "qmresume",
 }
-# Seconds of clock difference between this machine and the node that are
-# tolerated when looking for a task started by a request whose response was lost.
+# Seconds of clock difference tolerated when looking for the task of a request whose response
+# was lost: between the cluster's nodes, or, when a response has no Date header, between this
+# machine and the node. pvekit's ticket handling already expects NTP on both.
 CLOCK_SKEW_SECONDS = 2
 # Seconds the task-list lookup after a lost response may take, retries included. It
 # is short because the link just failed, and the caller gets OutcomeUnknownError anyway.
@@ -308,8 +310,11 @@ class VmOps:
             except OutcomeUnknownError as lost:
                 # The request may have reached PVE although no response came back. It is
                 # never sent again: the task it started, if any, is the result.
-                return (yield from self._find_lost_task(on, vmid, action, sent_at, lost))
-            return str(reply.data)
+                upid = yield from self._find_lost_task(on, vmid, action, sent_at, lost)
+            else:
+                upid = str(reply.data)
+            self._session.started_upids.append(upid)
+            return upid
 
         return (yield from self.on_vm(vmid, node, send))
 
@@ -413,21 +418,34 @@ class VmOps:
         ) from lost
 
     def _task_started_since(
-        self, node: str, vmid: int, task_type: str, since: float, deadline: float
+        self, node: str, vmid: int, task_type: str, sent_at: float, deadline: float
     ) -> Operation[str | None]:
-        params: dict[str, ParamValue] = {
-            "vmid": vmid,
-            "typefilter": task_type,
-            "source": "all",
-            "since": int(since) - CLOCK_SKEW_SECONDS,
-        }
-        rows = yield from self._session.get(api_path("nodes", node, "tasks"), params, deadline=deadline)
-        for row in rows or []:
+        """Return the UPID of this client's first task of the type on the VM that started after ``sent_at``.
+
+        ``sent_at`` is on this machine's clock and a task's start time on the node's, so the
+        Date header of the task list's response converts one into the other.
+        """
+        params: dict[str, ParamValue] = {"vmid": vmid, "typefilter": task_type, "source": "all"}
+        reply = yield from self._session.request("GET", api_path("nodes", node, "tasks"), params, deadline=deadline)
+        offset = reply.server_clock_offset()
+        # NOTE: a task that another program started with the same token a few seconds before the
+        # request passes this check too. Only separate tokens rule that out.
+        earliest = math.floor(sent_at + (offset or 0.0)) - CLOCK_SKEW_SECONDS
+        found: TaskSummary | None = None
+        for row in reply.data or []:
+            if not isinstance(row, Mapping):
+                continue
             summary = TaskSummary.from_api(row)
             mine = self._session.auth_id is None or summary.auth_id == self._session.auth_id
-            if summary.task_type == task_type and summary.id == str(vmid) and mine:
-                return summary.upid
-        return None
+            if not (mine and summary.task_type == task_type and summary.id == str(vmid)):
+                continue
+            if summary.starttime is None or summary.starttime < earliest:
+                continue
+            if summary.upid in self._session.started_upids:
+                continue
+            if found is None or summary.starttime < (found.starttime or 0):
+                found = summary
+        return found.upid if found is not None else None
 
 
 def _says_config_missing(exc: PveError, vmid: int) -> bool:
