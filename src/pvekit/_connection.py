@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import ssl
 from collections.abc import Sequence
@@ -165,14 +166,15 @@ def make_limits(max_connections: int) -> httpx.Limits:
 
 def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportError:
     """Convert an httpx failure into pvekit's exception, with the next step in the message."""
-    detail = str(exc) or type(exc).__name__
+    detail = _failure_detail(exc)
     # Connecting (TCP and the TLS handshake) and waiting for a pooled
     # connection come before any byte of the request leaves.
     sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
+        # The detail is left out: the sync and async transports word the same timeout differently.
         kind = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "reading"
         return PveTimeoutError(
-            f"{method} {url}: timed out {kind} ({detail}); check that the host is reachable, "
+            f"{method} {url}: timed out {kind}; check that the host is reachable, "
             "or raise connect_timeout or read_timeout",
             method=method,
             url=url,
@@ -194,6 +196,24 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
         url=url,
         request_sent=sent,
     )
+
+
+def _failure_detail(exc: httpx.HTTPError) -> str:
+    """Return the operating system's words for the failure when it gave any, else httpx's.
+
+    The sync transport reports a refused connection as "[Errno 111] Connection refused" and
+    the async one as "All connection attempts failed", so the error that caused both is used.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            break
+        if isinstance(seen, OSError) and isinstance(seen.errno, int) and seen.errno > 0:
+            return os.strerror(seen.errno)  # asyncio words its own: "Connect call failed (host, port)"
+        if isinstance(seen, OSError) and seen.errno is not None and seen.strerror:
+            return str(seen.strerror)  # a name lookup failure, whose errno is negative
+        seen = seen.__cause__ or seen.__context__
+    return str(exc) or type(exc).__name__
 
 
 def _is_certificate_error(exc: BaseException) -> bool:
