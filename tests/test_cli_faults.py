@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -224,3 +225,35 @@ def test_invalid_read_timeout_in_profile(cluster: FakeCluster, token: str, tmp_p
     assert result.exit_code == ExitCode.USAGE
     assert "read_timeout in profile 'default'" in result.stderr
     assert "a positive number of seconds" in result.stderr
+
+
+def test_power_wait_rides_out_short_outage(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    # One whole status read fails: its first attempt and its 3 retries.
+    two_nodes.pve.drop_connection("GET", "/status", times=4)
+
+    outcomes = parse_json(pvekit(two_nodes, token, tmp_path, "--node", "pve1", "stop", "100", "--wait", "-o", "json"))
+
+    assert outcomes[0]["succeeded"] is True
+    assert two_nodes.pve.vms[0].status == "stopped"
+
+
+def test_task_wait_on_unreached_host_fails_at_once(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    args = ["--host", f"127.0.0.1:{closed_port}", "--ca-file", str(cluster.ca_file), "task", "wait", UPID]
+
+    result = run(args, env={"PVE_TOKEN": token}, config_home=tmp_path)
+
+    assert result.exit_code == ExitCode.CONNECTION
+    assert "connection failed" in result.stderr
+
+
+def test_wait_timeout_line_states_time_once(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.time_scale = 1.0
+    two_nodes.pve.vms[0].shutdown_secs = 3600
+
+    result = pvekit(two_nodes, token, tmp_path, "--node", "pve1", "shutdown", "100", "--wait", "--wait-timeout", "1")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "shutdown VM 100: timed out after 1 s, still running\n" in result.stderr

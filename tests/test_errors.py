@@ -17,7 +17,7 @@ from pvekit import (
     RRDError,
     ServerError,
 )
-from pvekit._core import error_from_response
+from pvekit._core import error_from_response, task_failure_hint
 from tests.scripted import response
 
 
@@ -115,3 +115,36 @@ def test_other_400_has_no_skiplock_hint() -> None:
     error = error_from_response("POST", "/nodes/pve1/qemu/100/status/stop", response(400, body))
 
     assert "skiplock" not in str(error)
+
+
+@pytest.mark.parametrize(
+    ("exitstatus", "advice"),
+    [
+        ("VM is locked (snapshot)", "qm unlock 100"),
+        ("VM is locked (backup)", "a backup of it is running"),
+        ("can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout", "configuration lock"),
+    ],
+)
+def test_task_lock_failure_gets_advice(exitstatus: str, advice: str) -> None:
+    assert advice in task_failure_hint(exitstatus, 100)
+
+
+def test_other_task_failure_gets_no_advice() -> None:
+    assert task_failure_hint("start failed: QEMU exited with code 1", 100) == ""
+
+
+def test_unreachable_node_named_with_advice() -> None:
+    error = error_from_response(
+        "GET", "/nodes/pve2/qemu/101/status/current", response(595, reason="No route to host"), retries=3,
+        elapsed_seconds=1.5,
+    )  # fmt: skip
+
+    assert isinstance(error, NodeUnreachableError)
+    assert "could not reach node 'pve2', still after 3 retries over 1.5 s" in str(error)
+    assert "pvecm status" in str(error)
+
+
+def test_unreachable_write_node_named() -> None:
+    error = error_from_response("POST", "/nodes/pve2/qemu/101/status/stop", response(595, reason="No route to host"))
+
+    assert "could not reach node 'pve2'; check that it is online" in str(error)

@@ -11,6 +11,7 @@ have succeeded after the deadline was cut short instead.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,7 @@ from pvekit import (
     NoQuorumError,
     OutcomeUnknownError,
     PowerState,
+    PveConnectionError,
     PveTimeoutError,
     RetryPolicy,
     ServerError,
@@ -70,6 +72,13 @@ def seed_network(cluster: FakeCluster, seed: int) -> None:
     cluster.pve._random.seed(seed)
 
 
+def closed_loopback_port() -> int:
+    """Return a loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture
 def vm(cluster: FakeCluster) -> FakeCluster:
     """The cluster with VM 100 running on pve1 and VM 101 running on pve2."""
@@ -107,6 +116,75 @@ async def test_slow_network_wait_times_out(kind: str, vm: FakeCluster, token: st
     assert caught.value.upid == task.upid
     assert caught.value.last_status == "running"
     assert "still running" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_wait_rides_out_short_outage(kind: str, vm: FakeCluster, token: str, clock: FakeClock) -> None:
+    async with client_for(kind, vm, token, clock=clock) as api:
+        task = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        # Two whole status reads fail, each after its first attempt and 3 retries.
+        vm.pve.drop_connection("GET", f"/tasks/{task.upid}/status", times=8)
+
+        result = await api.call(lambda pve: task.wait(timeout=60))
+
+    assert result.status.exitstatus == "OK"
+    assert arrivals(vm, "GET", f"/api2/json/nodes/pve1/tasks/{task.upid}/status") == 9
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_wait_through_outage_times_out(kind: str, vm: FakeCluster, token: str, clock: FakeClock) -> None:
+    async with client_for(kind, vm, token, clock=clock) as api:
+        task = await api.call(lambda pve: pve.vms.stop(100, node="pve1"))
+        vm.pve.drop_connection("GET", f"/tasks/{task.upid}/status", times=10_000)
+
+        with pytest.raises(TaskTimeoutError) as caught:
+            await api.call(lambda pve: task.wait(timeout=30))
+
+    assert caught.value.last_status is None
+    assert caught.value.last_failure == "the connection failed at the last read"
+    assert "could not be read within 30 s (the connection failed at the last read)" in str(caught.value)
+    assert "The task goes on in PVE" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_wait_on_unreached_host_fails_at_once(
+    kind: str, vm: FakeCluster, token: str, clock: FakeClock
+) -> None:
+    factory = Client if kind == "sync" else AsyncClient
+    client = factory(f"127.0.0.1:{closed_loopback_port()}", token, ca_file=vm.ca_file, clock=clock)
+    upid = "UPID:pve1:00001000:00002000:6419CAF8:qmstop:100:root@pam!pvekit-test:"
+    try:
+        with pytest.raises(PveConnectionError):
+            await Api(client).call(lambda pve: pve.tasks.get(upid).wait(timeout=600))
+    finally:
+        await close_client(client)
+
+    # The retries of the one failed read slept; the wait itself did not poll on.
+    assert sum(clock.sleeps) < 5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_refused_connection_worded_alike(kind: str, vm: FakeCluster, token: str) -> None:
+    factory = Client if kind == "sync" else AsyncClient
+    client = factory(f"127.0.0.1:{closed_loopback_port()}", token, ca_file=vm.ca_file, retry=None)
+    try:
+        with pytest.raises(PveConnectionError) as caught:
+            await Api(client).call(lambda pve: pve.vms.list())
+    finally:
+        await close_client(client)
+
+    assert "connection failed (Connection refused)" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_read_timeout_worded_alike(kind: str, vm: FakeCluster, token: str) -> None:
+    vm.pve.flaky_network(hang_rate=1.0, hang_secs=3)
+
+    async with client_for(kind, vm, token, read_timeout=0.3) as api:
+        with pytest.raises(PveTimeoutError) as caught:
+            await api.call(lambda pve: pve.vms.list())
+
+    assert "/cluster/resources: timed out reading; check that the host is reachable" in str(caught.value)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -413,6 +491,8 @@ async def test_locked_vm_start_task_names_lock(kind: str, vm: FakeCluster, token
             await api.call(lambda pve: task.wait(timeout=30))
 
     assert caught.value.exitstatus == "VM is locked (migrate)"
+    assert caught.value.hint == "it is being migrated; wait until the migration ends"
+    assert "failed: VM is locked (migrate); it is being migrated" in str(caught.value)
     assert len(tasks_of(vm, "qmstart", 100)) == 1
 
 
@@ -427,6 +507,7 @@ async def test_held_config_lock_fails_task(kind: str, vm: FakeCluster, token: st
             await api.call(lambda pve: task.wait(timeout=30))
 
     assert "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout" in caught.value.exitstatus
+    assert "another task holds the VM's configuration lock" in str(caught.value)
     assert len(tasks_of(vm, "qmstart", 100)) == 1
 
 

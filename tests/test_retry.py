@@ -166,6 +166,28 @@ def test_unsent_write_sent_again() -> None:
     assert len(sends(effects)) == 2
 
 
+def test_no_retry_starts_past_budget() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(max_retries=5, budget_seconds=2.0, jitter=0.0)
+    operation = request("GET", "/nodes", retry=policy, clock=clock)
+    starts = [clock.monotonic()]
+    effect = operation.send(None)
+
+    with pytest.raises(ServerError) as caught:
+        while True:
+            if isinstance(effect, Sleep):
+                clock.offset += effect.seconds
+                effect = operation.send(None)
+            else:
+                starts.append(clock.monotonic())
+                effect = operation.send(response(503))
+
+    # Pauses of 0.25, 0.5 and 1 s fit in the 2 s budget; the next, of 2 s, would start a retry at 3.75 s.
+    retry_starts = [round(moment - starts[0], 2) for moment in starts[2:]]
+    assert retry_starts == [0.25, 0.75, 1.75]
+    assert "after 3 retries" in str(caught.value)
+
+
 def test_no_retry_past_deadline() -> None:
     clock = FakeClock()
     deadline = clock.monotonic() + 0.1

@@ -209,10 +209,17 @@ def error_from_response(
         if retries
         else ""
     )
-    if status in (595, 596):
-        return NodeUnreachableError(message, hint=retried, **common)
     if 595 <= status <= 599:
-        return ProxyError(message, hint=retried, **common)
+        node = _node_in_path(path)
+        target = f"node {node!r}" if node else "the node that owns the resource"
+        still = f", still after {retries} retries over {elapsed_seconds:.1f} s" if retries else ""
+        hint = (
+            f"the node pvekit connects to could not reach {target}{still}; check that it is online "
+            "and in the cluster (pvecm status)"
+        )
+        if status in (595, 596):
+            return NodeUnreachableError(message, hint=hint, **common)
+        return ProxyError(message, hint=hint, **common)
     if status == 500 and message.startswith("RRD error:"):
         return RRDError(message, **common)
     locked = _LOCKED.search(message)
@@ -227,8 +234,7 @@ def error_from_response(
         )
         return NoQuorumError(message, hint=hint, **common)
     if status == 500 and _CONFIG_LOCK_TIMEOUT.search(message):
-        hint = "another task holds the VM's configuration lock; try again when that task has ended"
-        return ServerError(message, hint=hint, **common)
+        return ServerError(message, hint=CONFIG_LOCK_HINT, **common)
     if status == 500 and message.startswith("hostname lookup"):
         return NotFoundError(f"{message}; check the node name, which is case-sensitive", **common)
     if status >= 500:
@@ -246,7 +252,9 @@ SKIPLOCK_HINT = (
 # PVE's check_lock: "VM is locked (backup)", "CT is locked (snapshot)".
 _LOCKED = re.compile(r"\b(?:VM|CT) is locked \(([^)]+)\)")
 _CONFIG_LOCK_TIMEOUT = re.compile(r"can't lock file '[^']*' - got timeout")
+CONFIG_LOCK_HINT = "another task holds the VM's configuration lock; try again when that task has ended"
 _GUEST_PATH = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)/(\d+)(?:/|$)")
+_NODE_PATH = re.compile(r"^/nodes/([^/]+)(?:/|$)")
 
 # Causes of the locks whose advice leaves skiplock out, with the advice VmLockedError gives.
 # A running task holds each of them, and skipping it can break that task; a hibernated VM
@@ -258,6 +266,20 @@ _LOCK_CAUSES = {
     "create": "it is still being created or restored; wait until that task ends",
     "clone": "it is being cloned; wait until the clone ends",
 }
+
+
+def task_failure_hint(exitstatus: str, vmid: int | None) -> str:
+    """Return advice for a failed task's exit status when it names a lock, else an empty string.
+
+    PVE checks some locks inside the task it started (a start's, for one), so
+    they arrive as a task's exit status rather than as an error response.
+    """
+    locked = _LOCKED.search(exitstatus)
+    if locked:
+        return lock_hint(locked.group(1), vmid)
+    if _CONFIG_LOCK_TIMEOUT.search(exitstatus):
+        return CONFIG_LOCK_HINT
+    return ""
 
 
 def lock_hint(lock: str, vmid: int | None) -> str:
@@ -273,6 +295,11 @@ def lock_hint(lock: str, vmid: int | None) -> str:
         f"{cause}. Or act anyway with skiplock, which PVE accepts only from root@pam logged in with its "
         "password, never from an API token (reboot takes no skiplock)"
     )
+
+
+def _node_in_path(path: str) -> str | None:
+    match = _NODE_PATH.match(path)
+    return match.group(1) if match else None
 
 
 def _vmid_in_path(path: str) -> int | None:
@@ -345,7 +372,8 @@ def request(
         signal = outcome if isinstance(outcome, TransportError) else outcome.status_code
         if retry.should_retry(method, attempt, signal, now - started):
             pause = retry.pause_seconds(attempt)
-            if deadline is None or now + pause < deadline:
+            within_budget = now + pause - started <= retry.budget_seconds
+            if within_budget and (deadline is None or now + pause < deadline):
                 logger.info(
                     "%s %s failed (%s); retry %d in %.2f s", method, path, _brief(outcome), attempt + 1, pause
                 )
@@ -443,6 +471,9 @@ class Session:
         # UPIDs of the tasks this client's power actions started, newest last. A lookup after a lost
         # response skips them, because the lost request cannot have started a task seen before it.
         self.started_upids: collections.deque[str] = collections.deque(maxlen=STARTED_UPIDS_KEPT)
+        # True once PVE has sent this client any HTTP response, so a later connection failure
+        # is an outage rather than a wrong host or port.
+        self.responded = False
 
     def request(
         self,
@@ -453,7 +484,13 @@ class Session:
         deadline: float | None = None,
     ) -> Operation[Reply]:
         """Send a request under the retry policy; ``deadline`` is a time on the clock's monotonic scale."""
-        return request(method, path, params, retry=self.retry, clock=self.clock, deadline=deadline)
+        try:
+            reply = yield from request(method, path, params, retry=self.retry, clock=self.clock, deadline=deadline)
+        except ApiError:
+            self.responded = True
+            raise
+        self.responded = True
+        return reply
 
     def get(
         self, path: str, params: Mapping[str, ParamValue] | None = None, *, deadline: float | None = None

@@ -301,13 +301,17 @@ class TaskFailedError(PveError):
         upid: the task's UPID.
         exitstatus: PVE's exit status text, for example ``VM 100 already running``.
         log_tail: the last lines of the task log.
+        hint: what to do next, when the exit status names a known cause such as a lock; else "".
     """
 
-    def __init__(self, upid: str, exitstatus: str, log_tail: Sequence[str]) -> None:
+    def __init__(self, upid: str, exitstatus: str, log_tail: Sequence[str], *, hint: str = "") -> None:
         self.upid = upid
         self.exitstatus = exitstatus
         self.log_tail = tuple(log_tail)
+        self.hint = hint
         text = f"task {upid} failed: {exitstatus}"
+        if hint:
+            text += f"; {hint}"
         if self.log_tail:
             text += "\nlast log lines:\n  " + "\n  ".join(self.log_tail)
         super().__init__(text)
@@ -318,17 +322,22 @@ class TaskTimeoutError(PveError):
 
     Attributes:
         last_status: the task's status at the last read, or None when that
-            read was cut short at the deadline (a slow link), so it is unknown.
+            read failed or was cut short at the deadline, so it is unknown.
+        last_failure: why the last read failed, when it did.
     """
 
-    def __init__(self, upid: str, timeout_seconds: float, last_status: str | None) -> None:
+    def __init__(
+        self, upid: str, timeout_seconds: float, last_status: str | None, *, last_failure: str | None = None
+    ) -> None:
         self.upid = upid
         self.timeout_seconds = timeout_seconds
         self.last_status = last_status
+        self.last_failure = last_failure
         if last_status is None:
             text = (
-                f"task {upid}: its status could not be read within {timeout_seconds:g} s (the last read timed out "
-                "at the deadline); read it with tasks.status or pvekit task status, or wait longer"
+                f"the status of task {upid} could not be read within {timeout_seconds:g} s "
+                f"({last_failure or 'the last read timed out at the deadline'}). The task goes on in PVE: "
+                "read it with tasks.status or pvekit task status, or wait again"
             )
         else:
             text = (

@@ -6,12 +6,31 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ._exceptions import InvalidInputError, PveConnectionError, TransportError
+from ._exceptions import ApiError, InvalidInputError, PveConnectionError, PveError, PveTimeoutError, TransportError
 
 # Statuses after which a GET is sent again: gateway trouble, and pveproxy
 # failing to reach the node that owns the resource (595 connection setup, 596
 # TLS or request errors between the nodes).
 RETRY_STATUSES = frozenset({502, 503, 595, 596})
+
+
+def is_outage(error: PveError) -> bool:
+    """Tell whether a failed read looks like a passing outage: the connection, a timeout, or 502, 503, 595, 596.
+
+    Waits go on polling after such a failure, once PVE has responded to the client before.
+    """
+    if isinstance(error, (PveConnectionError, PveTimeoutError)):
+        return True
+    return isinstance(error, ApiError) and error.status_code in RETRY_STATUSES
+
+
+def describe_failure(error: PveError) -> str:
+    """Describe a failed status read in a few words, for a wait's timeout message."""
+    if isinstance(error, ApiError):
+        return f"the last read failed with HTTP {error.status_code}: {error.message}"
+    if isinstance(error, PveTimeoutError):
+        return "the last read timed out"
+    return "the connection failed at the last read"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,15 +6,17 @@ import logging
 import re
 from collections.abc import Mapping
 
-from ._core import Operation, ParamValue, Session, api_path, check_node, sleep
+from ._core import Operation, ParamValue, Session, api_path, check_node, sleep, task_failure_hint
 from ._exceptions import (
     InvalidInputError,
     NotFoundError,
+    PveError,
     PveTimeoutError,
     ServerError,
     TaskFailedError,
     TaskTimeoutError,
 )
+from ._retry import describe_failure, is_outage
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._upid import Upid
 from ._vm_ops import VmOps
@@ -166,6 +168,9 @@ class TaskOps:
         The poll interval starts at 0.2 s and grows to 2 s, and the last sleep
         ends at the deadline. OK and ``WARNINGS: N`` return a TaskResult;
         anything else raises TaskFailedError, and the deadline TaskTimeoutError.
+        Once PVE has responded to this client, a status read that fails as in an
+        outage (see ``is_outage``) does not end the wait: polling goes on until
+        the deadline, whose TaskTimeoutError then names the last failure.
         """
         if not timeout_seconds > 0:
             raise InvalidInputError(f"timeout {timeout_seconds!r} must be a positive number of seconds")
@@ -174,21 +179,30 @@ class TaskOps:
         deadline = started + timeout_seconds
         interval = FIRST_POLL_SECONDS
         logged_long_wait = False
+        last_status: str | None = None
+        failure: str | None = None
 
         while True:
             try:
                 status = yield from self.status(upid, deadline)
-            except PveTimeoutError:
-                # The request was cut short at the deadline: the wait timed out, not the connection.
-                if clock.monotonic() < deadline:
+            except PveError as exc:
+                if isinstance(exc, PveTimeoutError) and clock.monotonic() >= deadline:
+                    # The read was cut short at the deadline: the wait timed out, not the connection.
+                    raise TaskTimeoutError(upid, timeout_seconds, None) from None
+                if not (is_outage(exc) and self._session.responded):
                     raise
-                raise TaskTimeoutError(upid, timeout_seconds, None) from None
-            if status.finished:
-                return (yield from self._finish(status))
+                if failure is None:
+                    logger.info("reading the status of task %s failed (%s); polling goes on until the deadline",
+                                upid, exc)  # fmt: skip
+                failure, last_status = describe_failure(exc), None
+            else:
+                if status.finished:
+                    return (yield from self._finish(status))
+                failure, last_status = None, status.status
 
             now = clock.monotonic()
             if now >= deadline:
-                raise TaskTimeoutError(upid, timeout_seconds, status.status)
+                raise TaskTimeoutError(upid, timeout_seconds, last_status, last_failure=failure)
             if not logged_long_wait and now - started >= LONG_WAIT_SECONDS:
                 logger.info("still waiting for task %s after %.0f s", upid, now - started)
                 logged_long_wait = True
@@ -204,7 +218,8 @@ class TaskOps:
         if outcome.succeeded:
             warning_lines = tuple(line for line in lines if "warn" in line.lower())
             return TaskResult(status, warning_lines)
-        raise TaskFailedError(status.upid, outcome.text, lines[-LOG_TAIL_LINES:])
+        hint = task_failure_hint(outcome.text, Upid.parse(status.upid).vmid)
+        raise TaskFailedError(status.upid, outcome.text, lines[-LOG_TAIL_LINES:], hint=hint)
 
 
 TASK_SOURCES = ("all", "active", "archive")

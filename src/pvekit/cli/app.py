@@ -59,7 +59,7 @@ Exit status:
   1    the operation or task failed
   2    usage error: invalid option or value, missing settings, or a value PVE rejected (HTTP 400)
   3    authentication or permission failure (HTTP 401, 403)
-  4    connection or TLS failure, a changed certificate, or a node PVE cannot reach (HTTP 595, 596)
+  4    connection or TLS failure, a changed certificate, or a node PVE cannot reach (HTTP 595 to 599)
   5    not found: VM, node or task
   6    outcome unknown: an action was sent but its response was lost; check the VM's tasks
   130  interrupted by Ctrl-C"""
@@ -217,8 +217,6 @@ class App:
                 "(Datacenter > Permissions); a privilege-separated token needs the role itself"
             )
 
-        if isinstance(exc, ProxyError):
-            return f"{exc}; check that the node is online and in the cluster (pvecm status)"
         # Only a read timeout: a connect timeout (nothing sent yet) is not helped by a longer read.
         if isinstance(exc, PveTimeoutError) and exc.request_sent:
             return (

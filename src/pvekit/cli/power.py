@@ -155,7 +155,10 @@ async def _act_on_all(
                 outcome.result = await watch_task(task, display, row, follow=follow, timeout_seconds=wait_timeout)
             except PveError as exc:
                 outcome.error, outcome.message = exc, app.describe(exc)
-            display.finish(row, outcome_text(outcome.result or outcome.error))
+            ended = outcome.result or outcome.error
+            # Only a task that ended gets its time: a timeout's text has it already, and an error's ends in advice.
+            task_ended = outcome.result is not None or isinstance(ended, TaskFailedError)
+            display.finish(row, outcome_text(ended), timed=task_ended)
         return outcome
 
     async with client:

@@ -259,7 +259,7 @@ async def _wait(
                 outcome = await watch_task(task, display, row, follow=follow, timeout_seconds=timeout)
             except (TaskFailedError, TaskTimeoutError) as exc:
                 outcome = exc
-            display.finish(row, outcome_text(outcome))
+            display.finish(row, outcome_text(outcome), timed=not isinstance(outcome, TaskTimeoutError))
         status = outcome.status if not isinstance(outcome, BaseException) else await task.status()
     return status, outcome
 

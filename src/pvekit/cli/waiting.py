@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import click
 
 from .._core import MIN_REQUEST_SECONDS
-from .._exceptions import TaskFailedError, TaskTimeoutError
+from .._exceptions import PveError, TaskFailedError, TaskTimeoutError
+from .._retry import describe_failure, is_outage
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -116,24 +117,35 @@ async def watch_task(
     deadline = loop.time() + timeout_seconds
     interval = FIRST_POLL_SECONDS
     lines_seen = 0
+    last_status: str | None = None
+    failure: str | None = None
 
     while True:
         try:
             # The poll is cut at the deadline, so that a slow link cannot stretch the wait.
             status = await asyncio.wait_for(task.status(), max(deadline - loop.time(), MIN_REQUEST_SECONDS))
+            if follow:
+                lines = await task.log(start=lines_seen)
+                lines_seen += len(lines)
+                for line in lines:
+                    display.log(row, line)
         except asyncio.TimeoutError:
             raise TaskTimeoutError(task.upid, timeout_seconds, None) from None
-        display.update(row, status.status)
-        if follow:
-            lines = await task.log(start=lines_seen)
-            lines_seen += len(lines)
-            for line in lines:
-                display.log(row, line)
-        if status.finished:
-            break
+        except PveError as exc:
+            # As in the library's wait: once PVE has responded, an outage does not end the wait early.
+            if not (is_outage(exc) and task._client._session.responded):
+                raise
+            if failure is None:
+                display.update(row, "status unknown, retrying")
+            last_status, failure = None, describe_failure(exc)
+        else:
+            display.update(row, status.status)
+            if status.finished:
+                break
+            last_status, failure = status.status, None
         now = loop.time()
         if now >= deadline:
-            raise TaskTimeoutError(task.upid, timeout_seconds, status.status)
+            raise TaskTimeoutError(task.upid, timeout_seconds, last_status, last_failure=failure)
         await asyncio.sleep(min(interval, deadline - now))
         interval = min(interval * POLL_GROWTH, MAX_POLL_SECONDS)
 
