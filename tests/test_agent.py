@@ -202,6 +202,18 @@ async def test_wait_for_address_until_agent_answers(timed_api: Api, agent_vm: Fa
     assert len(clock.sleeps) == 4
 
 
+async def test_wait_for_address_rides_out_outage(timed_api: Api, agent_vm: FakeCluster) -> None:
+    agent_vm.pve.vm(100).agent = {"interfaces": AFTER_BOOT["result"]}
+    # One whole read fails: its first attempt and its 3 retries.
+    agent_vm.pve.drop_connection("GET", "/agent/network-get-interfaces", times=4)
+
+    address = await timed_api.call(lambda pve: pve.agent.wait_for_address(100, timeout=60))
+
+    assert address.address == "192.0.2.10"
+    reads = [seen for seen in agent_vm.pve.arrivals if seen[1].endswith("/agent/network-get-interfaces")]
+    assert len(reads) == 5
+
+
 async def test_wait_for_address_deadline(timed_api: Api, agent_vm: FakeCluster, clock: FakeClock) -> None:
     agent_vm.pve.vm(100).agent = {"interfaces": NO_ADDRESS_YET["result"]}
 
