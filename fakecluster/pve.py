@@ -68,12 +68,14 @@ _ONE_VM_PATH = re.compile(r"/qemu/(\d+)(/|$)")
 
 @dataclass
 class _Drop:
-    """Requests that drop_connection closes: method, path suffix, whether PVE acts first, how many more."""
+    """Requests that drop_connection closes: method, path suffix, whether PVE acts first, how many more,
+    and how many matching requests still get through before them."""
 
     method: str
     suffix: str
     handled: bool
     times: int
+    after: int
 
 
 def _close(request: web.Request) -> NoReturn:
@@ -120,19 +122,25 @@ class WorkloadPve(FakePve):
         self.workload.track(vm, rates or Rates(), mem=mem, uptime=uptime)
         return vm
 
-    def drop_connection(self, method: str, suffix: str, *, handled: bool = False, times: int = 1) -> None:
-        """Close the connection of the next ``times`` requests whose path ends with ``suffix``, unanswered.
+    def drop_connection(
+        self, method: str, suffix: str, *, handled: bool = False, times: int = 1, after: int = 0
+    ) -> None:
+        """Close the connection of ``times`` requests whose path ends with ``suffix``, unanswered.
 
-        Unlike fakepve's random drops, this hits chosen requests, for example one
-        power action, while the requests around it get through. With ``handled``
-        PVE acts on the request first, so only its response is lost; without it
-        the request never reaches the handler. Either way it is in ``arrivals``.
+        The first ``after`` such requests get through, and the drops hit the ones
+        that follow. Unlike fakepve's random drops, this hits chosen requests, for
+        example one power action, while the requests around it get through. With
+        ``handled`` PVE acts on the request first, so only its response is lost;
+        without it the request never reaches the handler. Either way it is in ``arrivals``.
         """
-        self._drops.append(_Drop(method, suffix, handled, times))
+        self._drops.append(_Drop(method, suffix, handled, times, after))
 
     def _take_drop(self, request: web.Request) -> _Drop | None:
         for drop in self._drops:
             if drop.times > 0 and request.method == drop.method and request.path.endswith(drop.suffix):
+                if drop.after > 0:
+                    drop.after -= 1
+                    return None
                 drop.times -= 1
                 return drop
         return None

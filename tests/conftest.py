@@ -6,6 +6,7 @@ All tests talk only to loopback. Each FakeCluster listens on 127.0.0.1 with a po
 from __future__ import annotations
 
 import inspect
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -75,6 +76,13 @@ class FakeClock(Clock):
     async def async_sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.offset += seconds
+
+
+def closed_loopback_port() -> int:
+    """Return a loopback port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def make_client(kind: str, cluster: FakeCluster, token: str, **options: Any) -> Client | AsyncClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from pvekit import OutcomeUnknownError, VmLockedError
 from pvekit.cli import power as power_command
 from pvekit.cli import task as task_command
 from pvekit.cli.app import ExitCode, exit_code_for
+from tests.conftest import closed_loopback_port
 
 UPID = "UPID:pve1:00001000:00002000:6419CAF8:qmstart:100:root@pam!pvekit-test:"
 
@@ -238,10 +238,7 @@ def test_power_wait_rides_out_short_outage(two_nodes: FakeCluster, token: str, t
 
 
 def test_task_wait_on_unreached_host_fails_at_once(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    args = ["--host", f"127.0.0.1:{closed_port}", "--ca-file", str(cluster.ca_file), "task", "wait", UPID]
+    args = ["--host", f"127.0.0.1:{closed_loopback_port()}", "--ca-file", str(cluster.ca_file), "task", "wait", UPID]
 
     result = run(args, env={"PVE_TOKEN": token}, config_home=tmp_path)
 
@@ -257,3 +254,14 @@ def test_wait_timeout_line_states_time_once(two_nodes: FakeCluster, token: str, 
 
     assert result.exit_code == ExitCode.FAILED
     assert "shutdown VM 100: timed out after 1 s, still running\n" in result.stderr
+
+
+def test_top_json_goes_on_after_failed_refresh(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    # After the baseline, the first refresh fails whole: its first attempt and its 3 retries.
+    two_nodes.pve.drop_connection("GET", "/cluster/resources", times=4, after=1)
+
+    result = pvekit(two_nodes, token, tmp_path, "top", "-o", "json", "--iterations", "3", "--interval", "0.1")
+
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert "Refresh failed, trying again in 0.1 s" in result.stderr

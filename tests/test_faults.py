@@ -11,7 +11,6 @@ have succeeded after the deadline was cut short instead.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -36,7 +35,7 @@ from pvekit import (
     TaskTimeoutError,
     VmLockedError,
 )
-from tests.conftest import Api, FakeClock, close_client, make_client
+from tests.conftest import Api, FakeClock, close_client, closed_loopback_port, make_client
 from tests.login_pve import LoginPve, login_cluster
 
 KINDS = ["sync", "async"]
@@ -70,13 +69,6 @@ def seed_network(cluster: FakeCluster, seed: int) -> None:
     its random source is seeded here directly.
     """
     cluster.pve._random.seed(seed)
-
-
-def closed_loopback_port() -> int:
-    """Return a loopback port that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._exceptions import TransportError
+from .._exceptions import PveError
+from .._retry import is_outage
 from .app import EXIT_CODES_SHORT_HELP, App, pass_app
 from .output import (
     MISSING,
@@ -211,7 +212,10 @@ def top(
 def _print_refreshes(
     app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None, output: str
 ) -> None:
-    for rates in _refreshes(sampler, iterations):
+    def report(exc: PveError) -> None:
+        app.err_console.print(f"Refresh failed, trying again in {sampler.interval:g} s: {exc}", style="yellow")
+
+    for rates in _refreshes(sampler, iterations, report):
         if output == "json":
             echo_json(_top_json(rates, order, node), compact=True)
             continue
@@ -231,14 +235,27 @@ def _top_json(rates: ClusterRates, order: str, node: str | None) -> dict[str, An
     }
 
 
-def _refreshes(sampler: ClusterSampler, iterations: int | None) -> Iterator[ClusterRates]:
-    """Yield the rates of each refresh: a baseline sample first, then one sample per interval."""
+def _refreshes(
+    sampler: ClusterSampler, iterations: int | None, report: Callable[[PveError], None]
+) -> Iterator[ClusterRates]:
+    """Yield the rates of each refresh: a baseline sample first, then one sample per interval.
+
+    A refresh that fails as in an outage is passed to ``report`` and counts as a
+    refresh, and the next one comes after the interval as usual.
+    """
     sampler.sample()
     count = 0
     while iterations is None or count < iterations:
         time.sleep(sampler.interval)
-        yield sampler.sample()
         count += 1
+        try:
+            rates = sampler.sample()
+        except PveError as exc:
+            if not is_outage(exc):
+                raise
+            report(exc)
+            continue
+        yield rates
 
 
 def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None) -> None:
@@ -289,9 +306,11 @@ def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None
             try:
                 rates = sampler.sample()
                 problem = None
-            except TransportError as exc:
+            except PveError as exc:
+                if not is_outage(exc):
+                    raise
                 # Keep the last rates on screen and try again at the next interval. The library has already
-                # retried a refused connection.
+                # retried the request.
                 problem = str(exc)
             refreshes += 1
             due = time.monotonic() + sampler.interval
