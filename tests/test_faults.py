@@ -170,7 +170,7 @@ async def test_refused_connection_worded_alike(kind: str, vm: FakeCluster, token
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_read_timeout_worded_alike(kind: str, vm: FakeCluster, token: str) -> None:
-    vm.pve.flaky_network(hang_rate=1.0, hang_secs=3)
+    vm.pve.flaky_network(hang_rate=1.0, hang_secs=1)
 
     async with client_for(kind, vm, token, read_timeout=0.3) as api:
         with pytest.raises(PveTimeoutError) as caught:
