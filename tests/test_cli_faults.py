@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,40 @@ def test_top_json_goes_on_after_failed_refresh(two_nodes: FakeCluster, token: st
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert "Refresh failed, trying again in 0.1 s" in result.stderr
+
+
+def test_lost_action_json_not_marked_failed(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.drop_connection("POST", "/qemu/100/status/stop")
+
+    result = pvekit(two_nodes, token, tmp_path, "--node", "pve1", "stop", "100", "-o", "json")
+
+    [outcome] = json.loads(result.stdout)
+    assert result.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert outcome["succeeded"] is None
+    assert outcome["warnings"] is None
+    assert outcome["exit_code"] == ExitCode.OUTCOME_UNKNOWN
+
+
+def test_unknown_outcome_wins_exit_status(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.drop_connection("POST", "/qemu/100/status/stop")
+
+    result = pvekit(two_nodes, token, tmp_path, "stop", "100", "999")
+
+    assert result.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert "1 of 2 VMs failed; for 1 of 2 VMs the stop may or may not have happened" in result.stderr
+
+
+def test_rejected_action_json_marked_failed(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    result = pvekit(two_nodes, token, tmp_path, "stop", "999", "-o", "json")
+
+    [outcome] = json.loads(result.stdout)
+    assert outcome["succeeded"] is False
+    assert outcome["waited"] is False
+
+
+def test_wait_timeout_implies_wait(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    result = pvekit(two_nodes, token, tmp_path, "--node", "pve1", "stop", "100", "--wait-timeout", "30", "-o", "json")
+
+    [outcome] = parse_json(result)
+    assert outcome["waited"] is True
+    assert outcome["succeeded"] is True

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._exceptions import PveError, TaskFailedError, TaskTimeoutError
+from .._exceptions import OutcomeUnknownError, PveError, TaskFailedError, TaskTimeoutError
 from .app import EXIT_CODES_SHORT_HELP, App, ExitCode, abort, exit_code_for, pass_app
 from .options import VMID_TYPE, node_option, output_option
 from .output import echo_json, new_table, plain
@@ -60,6 +60,16 @@ class Outcome:
         """This VM's exit status: 0, 1 for a failed or timed-out task, or the error's status."""
         return ExitCode.OK if self.error is None else exit_code_for(self.error)
 
+    @property
+    def succeeded(self) -> bool | None:
+        """True or False once known; None for a task not waited for, still running at the wait's timeout,
+        or whose action may or may not have happened (its response was lost)."""
+        if self.result is not None:
+            return True
+        if self.error is None or isinstance(self.error, (TaskTimeoutError, OutcomeUnknownError)):
+            return None
+        return False
+
     def to_json(self) -> dict[str, Any]:
         """Encode for ``--output json``."""
         exitstatus: str | None = None
@@ -67,15 +77,14 @@ class Outcome:
             exitstatus = self.result.status.exitstatus
         elif isinstance(self.error, TaskFailedError):
             exitstatus = self.error.exitstatus
-        succeeded = None if self.result is None and self.error is None else self.error is None
         return {
             "vmid": self.vmid,
             "action": self.action,
             "upid": self.upid,
             "waited": self.waited,
             "exitstatus": exitstatus,
-            "succeeded": succeeded,
-            "warnings": self.result.warnings if self.result is not None else 0,
+            "succeeded": self.succeeded,
+            "warnings": self.result.warnings if self.result is not None else None,
             "error": self.message,
             "exit_code": self.exit_code,
         }
@@ -194,12 +203,24 @@ def _report(app: App, outcomes: Sequence[Outcome], output: str) -> None:
     if not failed:
         return
     codes = {outcome.exit_code for outcome in failed}
+    unknown = sum(1 for outcome in failed if outcome.exit_code == ExitCode.OUTCOME_UNKNOWN)
+    # An action that may or may not have happened needs checking before anything else, so its status wins.
     code = codes.pop() if len(codes) == 1 else ExitCode.FAILED
+    if unknown:
+        code = ExitCode.OUTCOME_UNKNOWN
     if len(outcomes) == 1:
         abort(failed[0].message or "the operation failed", code)
     for outcome in failed:
         click.echo(f"Error: VM {outcome.vmid}: {outcome.message}", err=True)
-    abort(f"{len(failed)} of {len(outcomes)} VMs failed", code)
+    parts = []
+    if len(failed) > unknown:
+        parts.append(f"{len(failed) - unknown} of {len(outcomes)} VMs failed")
+    if unknown:
+        parts.append(
+            f"for {unknown} of {len(outcomes)} VMs the {failed[0].action} may or may not have happened; "
+            "check pvekit task list --vmid VMID before acting again"
+        )
+    abort("; ".join(parts), code)
 
 
 # ------------------------------------------------------------------ the commands
@@ -316,7 +337,7 @@ def _make_command(spec: _Action) -> click.Command:
         options = PowerOptions(**parameters)
         if options.state_storage is not None and not options.to_disk:
             raise click.UsageError("--state-storage needs --to-disk")
-        if follow:
+        if follow or wait_timeout is not None:
             wait = True
         if wait_timeout is None:
             wait_timeout = max(DEFAULT_WAIT_SECONDS, (options.timeout or 0) + WAIT_MARGIN_SECONDS)
@@ -363,8 +384,8 @@ def _make_command(spec: _Action) -> click.Command:
             "--wait-timeout",
             type=click.FloatRange(min=0, min_open=True),
             metavar="SECONDS",
-            help=f"Stop waiting after this many seconds (the task goes on). Default: {DEFAULT_WAIT_SECONDS:g}, or "
-            f"--timeout plus {WAIT_MARGIN_SECONDS:g} when that is longer.",
+            help=f"Stop waiting after this many seconds (the task goes on); implies --wait. Default: "
+            f"{DEFAULT_WAIT_SECONDS:g}, or --timeout plus {WAIT_MARGIN_SECONDS:g} when that is longer.",
         ),
         click.option(
             "--follow", is_flag=True, help="Wait, and print each task's log lines as they come (implies --wait)."
