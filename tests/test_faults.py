@@ -169,6 +169,19 @@ async def test_refused_connection_worded_alike(kind: str, vm: FakeCluster, token
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_connection_closed_after_sending_advice(kind: str, vm: FakeCluster, token: str) -> None:
+    vm.pve.drop_connection("GET", "/cluster/resources")
+
+    async with client_for(kind, vm, token, retry=None) as api:
+        with pytest.raises(PveConnectionError) as caught:
+            await api.call(lambda pve: pve.vms.list())
+
+    assert caught.value.request_sent
+    assert "a proxy or firewall between closed the connection" in str(caught.value)
+    assert "check the host name" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_read_timeout_worded_alike(kind: str, vm: FakeCluster, token: str) -> None:
     vm.pve.flaky_network(hang_rate=1.0, hang_secs=1)
 
@@ -176,7 +189,8 @@ async def test_read_timeout_worded_alike(kind: str, vm: FakeCluster, token: str)
         with pytest.raises(PveTimeoutError) as caught:
             await api.call(lambda pve: pve.vms.list())
 
-    assert "/cluster/resources: timed out reading; check that the host is reachable" in str(caught.value)
+    assert "/cluster/resources: timed out reading after 0.3 s; check that the host is reachable" in str(caught.value)
+    assert "raise read_timeout" in str(caught.value)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -191,7 +205,8 @@ async def test_wait_status_unread_at_deadline(kind: str, vm: FakeCluster, token:
 
     # The stop task had ended, so a status read left to finish would have returned its result.
     assert caught.value.last_status is None
-    assert "could not be read within 1 s" in str(caught.value)
+    assert caught.value.last_failure == "the last read timed out at the deadline"
+    assert "could not be read within 1 s (the last read timed out at the deadline)" in str(caught.value)
     assert "still" not in str(caught.value)
 
 

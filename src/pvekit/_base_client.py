@@ -179,7 +179,8 @@ class BaseClient:
         )
 
     def _failure(self, exc: httpx.HTTPError, send: Send) -> TransportError:
-        return transport_error(exc, send.method, self._endpoint.base_url + send.path)
+        timeout = self._timeout if send.time_left is None else self._timeout_within(send.time_left)
+        return transport_error(exc, send.method, self._endpoint.base_url + send.path, timeout)
 
     def _located(self, exc: TransportError, send: Send) -> TransportError:
         """Fill in the request of an error raised below httpx, such as a fingerprint mismatch in the handshake."""

@@ -164,18 +164,25 @@ def make_limits(max_connections: int) -> httpx.Limits:
     )
 
 
-def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportError:
-    """Convert an httpx failure into pvekit's exception, with the next step in the message."""
+def transport_error(
+    exc: httpx.HTTPError, method: str, url: str, timeout: httpx.Timeout | None = None
+) -> TransportError:
+    """Convert an httpx failure into pvekit's exception, with the next step in the message.
+
+    ``timeout`` is the request's, so that a timeout's message can say which limit ran out.
+    """
     detail = _failure_detail(exc)
     # Connecting (TCP and the TLS handshake) and waiting for a pooled
     # connection come before any byte of the request leaves.
     sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     if isinstance(exc, httpx.TimeoutException):
         # The detail is left out: the sync and async transports word the same timeout differently.
-        kind = "connecting" if isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout)) else "reading"
+        connecting = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+        kind, setting = ("connecting", "connect_timeout") if connecting else ("reading", "read_timeout")
+        limit = None if timeout is None else (timeout.connect if connecting else timeout.read)
+        after = "" if limit is None else f" after {limit:g} s"
         return PveTimeoutError(
-            f"{method} {url}: timed out {kind}; check that the host is reachable, "
-            "or raise connect_timeout or read_timeout",
+            f"{method} {url}: timed out {kind}{after}; check that the host is reachable, or raise {setting}",
             method=method,
             url=url,
             request_sent=sent,
@@ -189,9 +196,13 @@ def transport_error(exc: httpx.HTTPError, method: str, url: str) -> TransportErr
             url=url,
             request_sent=sent,
         )
+    if sent:
+        # The host was reached, so its name and port are right.
+        advice = "pveproxy may be restarting, or a proxy or firewall between closed the connection"
+    else:
+        advice = f"check the host name, the port ({_port_of(url)}) and that pveproxy runs"
     return PveConnectionError(
-        f"{method} {url}: connection failed ({detail}); check the host name, the port ({_port_of(url)}) "
-        "and that pveproxy runs",
+        f"{method} {url}: connection failed ({detail}); {advice}",
         method=method,
         url=url,
         request_sent=sent,

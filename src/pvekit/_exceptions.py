@@ -329,6 +329,8 @@ class TaskTimeoutError(PveError):
     def __init__(
         self, upid: str, timeout_seconds: float, last_status: str | None, *, last_failure: str | None = None
     ) -> None:
+        if last_status is None and last_failure is None:
+            last_failure = "the last read timed out at the deadline"
         self.upid = upid
         self.timeout_seconds = timeout_seconds
         self.last_status = last_status
@@ -336,7 +338,7 @@ class TaskTimeoutError(PveError):
         if last_status is None:
             text = (
                 f"the status of task {upid} could not be read within {timeout_seconds:g} s "
-                f"({last_failure or 'the last read timed out at the deadline'}). The task goes on in PVE: "
+                f"({last_failure}). The task goes on in PVE: "
                 "read it with tasks.status or pvekit task status, or wait again"
             )
         else:
