@@ -265,7 +265,10 @@ def test_top_json_goes_on_after_failed_refresh(two_nodes: FakeCluster, token: st
 
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
-    assert "Refresh failed, trying again in 0.1 s" in result.stderr
+    [report] = [line for line in result.stderr.splitlines() if line.startswith("Refresh failed")]
+    assert report.startswith("Refresh failed, trying again in 0.1 s: GET https://")
+    assert "/api2/json/cluster/resources: connection failed" in report
+    assert report.endswith("closed the connection")
 
 
 def test_lost_action_json_not_marked_failed(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
@@ -303,3 +306,13 @@ def test_wait_timeout_implies_wait(two_nodes: FakeCluster, token: str, tmp_path:
     [outcome] = parse_json(result)
     assert outcome["waited"] is True
     assert outcome["succeeded"] is True
+
+
+def test_task_list_errors_leaves_out_ok_tasks(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    pvekit(two_nodes, token, tmp_path, "stop", "100", "--wait")
+    two_nodes.pve.vms[0].start_error = "start failed: QEMU exited with code 1"
+    pvekit(two_nodes, token, tmp_path, "start", "100", "--wait")
+
+    tasks = parse_json(pvekit(two_nodes, token, tmp_path, "task", "list", "--node", "pve1", "--errors", "-o", "json"))
+
+    assert [task["type"] for task in tasks] == ["qmstart"]

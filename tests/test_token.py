@@ -44,6 +44,8 @@ def test_email_user_takes_realm_after_last_at() -> None:
         (f"dev@!ci={SECRET}", "realm is empty"),
         (f"dev@pve!={SECRET}", "name is empty"),
         ("dev@pve!ci=", "secret is missing"),
+        ("", "API token is empty"),
+        ("   ", "API token is empty"),
     ],
 )
 def test_malformed_token_names_the_problem(text: str, expected: str) -> None:

@@ -67,6 +67,11 @@ class ApiToken:
         text = text.strip()
         # Accept a value copied from an Authorization header as well.
         text = text.removeprefix("PVEAPIToken=")
+        if not text:
+            raise InvalidTokenError(
+                f"API token is empty; pass it as {_FORM}, as PVE showed it when the token was created "
+                "(Datacenter > Permissions > API Tokens)"
+            )
         userid, bang, rest = text.partition("!")
         if not bang:
             raise InvalidTokenError(

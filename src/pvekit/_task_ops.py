@@ -151,11 +151,11 @@ class TaskOps:
         if node is None:
             assert vmid is not None
             node = yield from self._vm_ops.locate(vmid)
-        return (
-            yield from self.node_tasks(
-                node, vmid=vmid, source=source, task_type=task_type, errors_only=errors_only, limit=limit
-            )
+        tasks = yield from self.node_tasks(
+            node, vmid=vmid, source=source, task_type=task_type, errors_only=errors_only, limit=limit
         )
+        # PVE applies these filters itself; checking the rows again costs nothing and holds for any server.
+        return [task for task in tasks if _matches(task, source, task_type, errors_only)]
 
     def cluster_list(self) -> Operation[list[TaskSummary]]:
         """List the cluster's recent tasks (``/cluster/tasks``), which takes no paging parameters."""

@@ -213,7 +213,8 @@ def _print_refreshes(
     app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None, output: str
 ) -> None:
     def report(exc: PveError) -> None:
-        app.err_console.print(f"Refresh failed, trying again in {sampler.interval:g} s: {exc}", style="yellow")
+        # click.echo, not the console, so that a long message stays on one line for logs and grep.
+        click.echo(f"Refresh failed, trying again in {sampler.interval:g} s: {exc}", err=True)
 
     for rates in _refreshes(sampler, iterations, report):
         if output == "json":
