@@ -1,4 +1,4 @@
-"""The CLI under faults: locked VMs, an offline node, lost responses and Ctrl-C."""
+"""The CLI under faults: locked VMs, an offline node, lost responses, outages, Ctrl-C and narrow terminals."""
 
 from __future__ import annotations
 
@@ -316,3 +316,27 @@ def test_task_list_errors_leaves_out_ok_tasks(two_nodes: FakeCluster, token: str
     tasks = parse_json(pvekit(two_nodes, token, tmp_path, "task", "list", "--node", "pve1", "--errors", "-o", "json"))
 
     assert [task["type"] for task in tasks] == ["qmstart"]
+
+
+def narrow(cluster: FakeCluster, token: str, tmp_path: Path, *args: str) -> Any:
+    """Run pvekit with tables 80 columns wide, as on a small terminal."""
+    return run([*connection_args(cluster), *args], env={"PVE_TOKEN": token, "COLUMNS": "80"}, config_home=tmp_path)
+
+
+def test_narrow_vms_table_keeps_every_column(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.vms[0].name = "web-server-01.example"
+
+    lines = narrow(two_nodes, token, tmp_path, "vms").stdout.splitlines()
+
+    assert lines[0].split() == ["VMID", "NAME", "NODE", "STATUS", "CPU", "CPUS", "MEMORY", "UPTIME", "TAGS"]
+    assert lines[1].split()[:2] == ["100", "web-server-01.e"]
+    assert lines[2].split()[0] == "xample"
+    assert "…" not in "".join(lines)
+
+
+def test_narrow_power_table_keeps_short_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    lines = narrow(two_nodes, token, tmp_path, "stop", "100", "101").stdout.splitlines()
+
+    assert lines[0].split() == ["VMID", "ACTION", "RESULT", "TASK"]
+    assert lines[1].split()[:3] == ["100", "stop", "started"]
+    assert "…" not in "".join(lines)

@@ -390,14 +390,28 @@ def power_state_label(state: PowerState, status: str | None) -> str:
 # ------------------------------------------------------------------ tables
 
 
-def new_table(*headers: str, right: Iterable[str] = (), title: str | None = None) -> Table:
-    """Create a table with bold headers; columns named in ``right`` are right-aligned."""
+def new_table(
+    *headers: str, right: Iterable[str] = (), wrap: Iterable[str] = ("NAME",), title: str | None = None
+) -> Table:
+    """Create a table with bold headers; columns named in ``right`` are right-aligned.
+
+    On a narrow terminal only the columns named in ``wrap`` give up width, and their text
+    continues on the next line. The others keep at least their header's width, so that a
+    short column such as VMID is never cut to an ellipsis.
+    """
     from rich.table import Table
 
     aligned = set(right)
+    wrapping = set(wrap)
     table = Table(box=None, header_style="bold", title=title, title_justify="left", pad_edge=False)
     for header in headers:
-        table.add_column(header, justify="right" if header in aligned else "left", no_wrap=header != "NAME")
+        table.add_column(
+            header,
+            justify="right" if header in aligned else "left",
+            no_wrap=header not in wrapping,
+            overflow="fold" if header in wrapping else "ellipsis",
+            min_width=None if header in wrapping else len(header),
+        )
     return table
 
 

@@ -190,7 +190,7 @@ def _report(app: App, outcomes: Sequence[Outcome], output: str) -> None:
     if output == "json":
         echo_json([outcome.to_json() for outcome in outcomes])
     elif any(outcome.upid for outcome in outcomes):
-        table = new_table("VMID", "ACTION", "RESULT", "TASK", right=("VMID",))
+        table = new_table("VMID", "ACTION", "RESULT", "TASK", right=("VMID",), wrap=("RESULT", "TASK"))
         for outcome in outcomes:
             if isinstance(outcome.error, (TaskFailedError, TaskTimeoutError)) or outcome.result is not None:
                 result = outcome_text(outcome.result or outcome.error)

@@ -89,7 +89,7 @@ def list_tasks(app: App, vmid: int | None, node: str | None, errors_only: bool, 
     if output == "json":
         echo_json([_summary_json(summary) for summary in summaries])
         return
-    table = new_table("STARTED", "NODE", "TYPE", "ID", "USER", "STATUS", "UPID")
+    table = new_table("STARTED", "NODE", "TYPE", "ID", "USER", "STATUS", "UPID", wrap=("USER", "UPID"))
     for summary in summaries:
         table.add_row(
             plain(_local_from_unix(summary.starttime)),

@@ -77,6 +77,7 @@ def vms(
         "UPTIME",
         "TAGS",
         right=("VMID", "CPU", "CPUS", "UPTIME"),
+        wrap=("NAME", "MEMORY", "TAGS"),
     )
     for guest in guests:
         running = guest.status == "running"
