@@ -49,3 +49,4 @@ def test_verify_false_warns_once_per_client(caplog: pytest.LogCaptureFixture, cl
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     assert "ca_file" in warnings[0].getMessage()
+    assert "--ca-file" in warnings[0].getMessage()

@@ -75,9 +75,9 @@ class BaseClient:
         if not verify:
             credential = "API token" if self._token is not None else "password and ticket"
             logger.warning(
-                "TLS verification is off for %s: anyone on the path can read the %s. Pass ca_file with "
-                "the cluster's CA (/etc/pve/pve-root-ca.pem), or fingerprint with the SHA-256 fingerprint "
-                "shown under Node > System > Certificates, instead",
+                "TLS verification is off for %s: anyone on the path can read the %s. Pass ca_file (in the "
+                "CLI, --ca-file) with the cluster's CA (/etc/pve/pve-root-ca.pem), or fingerprint (--fingerprint, "
+                "or pvekit trust HOST) with the SHA-256 fingerprint shown under Node > System > Certificates, instead",
                 self._endpoint.host,
                 credential,
             )
