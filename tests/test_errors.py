@@ -148,3 +148,13 @@ def test_unreachable_write_node_named() -> None:
     error = error_from_response("POST", "/nodes/pve2/qemu/101/status/stop", response(595, reason="No route to host"))
 
     assert "could not reach node 'pve2'; check that it is online" in str(error)
+
+
+def test_decade_on_older_pve_explained() -> None:
+    problem = "value 'decade' does not have a value in the enumeration 'hour, day, week, month, year'"
+    body = {"data": None, "errors": {"timeframe": problem}}
+    rejected = response(400, body, reason="Parameter verification failed.")
+
+    error = error_from_response("GET", "/nodes/pve1/qemu/100/rrddata", rejected)
+
+    assert "decade timeframe needs PVE 9 or later" in str(error)

@@ -184,7 +184,11 @@ def error_from_response(
     common: dict[str, Any] = {"status_code": status, "reason": reason, "method": method, "path": path}
 
     if status == 400:
-        hint = SKIPLOCK_HINT if "skiplock" in errors else ""
+        hint = ""
+        if "skiplock" in errors:
+            hint = SKIPLOCK_HINT
+        elif "'decade'" in errors.get("timeframe", ""):
+            hint = "the decade timeframe needs PVE 9 or later on the node; use year on older releases"
         return BadRequestError(message, errors=errors, hint=hint, **common)
     if status == 401:
         hint = (
