@@ -340,3 +340,19 @@ def test_narrow_power_table_keeps_short_columns(two_nodes: FakeCluster, token: s
     assert lines[0].split() == ["VMID", "ACTION", "RESULT", "TASK"]
     assert lines[1].split()[:3] == ["100", "stop", "started"]
     assert "…" not in "".join(lines)
+
+
+def test_narrow_top_leaves_out_whole_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.vms[0].name = "a-rather-long-web-server-name.example"
+
+    result = narrow(two_nodes, token, tmp_path, "top", "--once", "--interval", "0.1")
+
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["VMID", "NAME"])
+    rows = [line.split() for line in lines if line.split() and line.split()[0] in ("100", "101")]
+    assert result.exit_code == 0, result.stderr
+    assert all(len(line) <= 80 for line in lines)
+    assert "TYPE" not in header
+    assert "Too narrow for NODE, TYPE" in result.stderr
+    assert sorted(row[0] for row in rows) == ["100", "101"]
+    assert all(row[-1].endswith("/s") or row[-1] == "-" for row in rows)

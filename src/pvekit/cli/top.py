@@ -22,9 +22,9 @@ from .._retry import is_outage
 from .app import EXIT_CODES_SHORT_HELP, App, pass_app
 from .output import (
     MISSING,
+    bytes_or_missing,
     echo_json,
     iso_time,
-    memory_usage,
     percent,
     plain,
     power_state_label,
@@ -36,6 +36,7 @@ from .output import (
 if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
+    from rich.text import Text
 
     from .. import ClusterRates, ClusterSampler, Rates
 
@@ -69,37 +70,93 @@ def sort_rates(rates: ClusterRates, order: str, node: str | None) -> list[Rates]
     return present + absent
 
 
-def build_table(rows: Sequence[Rates], *, fill_width: bool = False) -> Table:
-    """Build the table of guests, one line per guest; ``fill_width`` stretches it to the screen's width."""
+# Columns left out, first to last, when every column cannot fit the screen's width.
+NARROW_DROP_ORDER = ("TYPE", "NODE", "DISK READ", "DISK WRITE", "NET OUT")
+# The width below which NAME is cut with an ellipsis rather than another column left out.
+NAME_MIN_WIDTH = 10
+# Between two columns: the padding of one space on each side of a cell and the box's blank separator.
+COLUMN_GAP = 3
+
+
+def _row_cells(row: Rates) -> list[Text]:
+    snapshot = row.snapshot
+    running = snapshot.status == "running"
+    return [
+        plain(row.vmid),
+        plain(row.name or MISSING),
+        plain(row.node),
+        plain(row.kind),
+        status_text(power_state_label(snapshot.power_state, snapshot.status)),
+        plain(percent(snapshot.cpu.ratio) if running else MISSING),
+        plain(_memory_cell(snapshot.mem_bytes, snapshot.maxmem_bytes) if running else MISSING),
+        plain(rate_or_missing(row.netin_per_second)),
+        plain(rate_or_missing(row.netout_per_second)),
+        plain(rate_or_missing(row.diskread_per_second)),
+        plain(rate_or_missing(row.diskwrite_per_second)),
+    ]
+
+
+def _memory_cell(used: float | None, total: float | None) -> str:
+    """Format memory use as ``256.00 MiB (50%)``: the total is left out, so that more columns fit."""
+    if used is None:
+        return MISSING
+    share = f" ({used / total * 100:.0f}%)" if total else ""
+    return f"{bytes_or_missing(used)}{share}"
+
+
+def fit_columns(cells: Sequence[Sequence[Text]], width: int | None) -> tuple[list[str], dict[str, int]]:
+    """Choose the columns that fit ``width`` (all when None) and the width of each.
+
+    Columns are left out in NARROW_DROP_ORDER until the rest fit with NAME at least
+    NAME_MIN_WIDTH wide. Every column but NAME gets its content's width, so that no
+    number is ever cut to an ellipsis, and NAME gets the rest, up to its own content's.
+    """
+    widths = {
+        header: max([len(header), *(row[index].cell_len for row in cells)]) for index, header in enumerate(HEADERS)
+    }
+    shown = list(HEADERS)
+    if width is None:
+        return shown, widths
+
+    def others() -> int:
+        return sum(widths[header] for header in shown if header != "NAME") + COLUMN_GAP * (len(shown) - 1)
+
+    for header in NARROW_DROP_ORDER:
+        if others() + min(widths["NAME"], NAME_MIN_WIDTH) <= width:
+            break
+        shown.remove(header)
+    widths["NAME"] = max(min(widths["NAME"], width - others()), NAME_MIN_WIDTH)
+    return shown, widths
+
+
+def build_table(
+    rows: Sequence[Rates], *, fill_width: bool = False, width: int | None = None
+) -> tuple[Table, list[str]]:
+    """Build the table of guests, one line per guest, with the columns that fit ``width`` (all when None).
+
+    ``fill_width`` stretches it to the screen's width. Returns the table and the columns left out.
+    """
     from rich import box
     from rich.table import Table
 
+    cells = [_row_cells(row) for row in rows]
+    shown, widths = fit_columns(cells, width)
     table = Table(box=box.SIMPLE_HEAD, header_style="bold reverse", pad_edge=False, show_edge=False, expand=fill_width)
-    for header in HEADERS:
+    for header in shown:
         table.add_column(
             header,
             justify="right" if header in RIGHT_ALIGNED else "left",
             no_wrap=True,
             overflow="ellipsis",
-            ratio=2 if header == "NAME" else None,
+            ratio=2 if header == "NAME" and width is None else None,
+            # Only NAME may give up width; every other column keeps its content whole.
+            min_width=widths[header] if header != "NAME" or width is not None else None,
+            max_width=widths[header] if header == "NAME" and width is not None else None,
         )
-    for row in rows:
-        snapshot = row.snapshot
-        running = snapshot.status == "running"
-        table.add_row(
-            plain(row.vmid),
-            plain(row.name or MISSING),
-            plain(row.node),
-            plain(row.kind),
-            status_text(power_state_label(snapshot.power_state, snapshot.status)),
-            plain(percent(snapshot.cpu.ratio) if running else MISSING),
-            plain(memory_usage(snapshot.mem_bytes, snapshot.maxmem_bytes) if running else MISSING),
-            plain(rate_or_missing(row.netin_per_second)),
-            plain(rate_or_missing(row.netout_per_second)),
-            plain(rate_or_missing(row.diskread_per_second)),
-            plain(rate_or_missing(row.diskwrite_per_second)),
-        )
-    return table
+    indexes = [HEADERS.index(header) for header in shown]
+    for row_cells in cells:
+        table.add_row(*(row_cells[index] for index in indexes))
+    return table, [header for header in HEADERS if header not in shown]
 
 
 def summary_line(rates: ClusterRates, order: str, node: str | None, host: str, interval: float) -> str:
@@ -128,8 +185,12 @@ def render_screen(
     interval: float,
     height: int,
     problem: str | None,
+    width: int | None = None,
 ) -> RenderableType:
-    """Build one full screen: summary, warnings, as many guest rows as fit ``height``, and the key help."""
+    """Build one full screen: summary, warnings, as many guest rows as fit ``height``, and the key help.
+
+    Columns that do not fit ``width`` are left out, and the key help names them.
+    """
     from rich.console import Group
     from rich.text import Text
 
@@ -143,9 +204,11 @@ def render_screen(
     # The summary and warnings, the table's header and its rule, and the footer take the other lines.
     fitting = max(height - len(parts) - 3, 0)
     visible_rows = rows[:fitting]
-    parts.append(build_table(visible_rows, fill_width=True))
+    table, hidden = build_table(visible_rows, fill_width=True, width=width)
+    parts.append(table)
     more = f"   showing {len(visible_rows)} of {len(rows)}" if len(visible_rows) < len(rows) else ""
-    parts.append(Text(FOOTER + more, style="dim"))
+    narrow = f"   too narrow for {', '.join(hidden)}" if hidden else ""
+    parts.append(Text(FOOTER + more + narrow, style="dim"))
     return Group(*parts)
 
 
@@ -221,7 +284,10 @@ def _print_refreshes(
             echo_json(_top_json(rates, order, node), compact=True)
             continue
         app.console.print(plain(summary_line(rates, order, node, app.settings.host, sampler.interval)))
-        app.console.print(build_table(sort_rates(rates, order, node)))
+        table, hidden = build_table(sort_rates(rates, order, node), width=app.console.width)
+        app.console.print(table)
+        if hidden:
+            click.echo(f"Too narrow for {', '.join(hidden)}; widen the terminal or use -o json.", err=True)
         if rates.offline_nodes:
             app.err_console.print(offline_note(rates), style="yellow")
 
@@ -277,6 +343,7 @@ def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None
             interval=sampler.interval,
             height=console.size.height,
             problem=problem,
+            width=console.size.width,
         )
         live.update(screen, refresh=True)
 
