@@ -356,3 +356,24 @@ def test_narrow_top_leaves_out_whole_columns(two_nodes: FakeCluster, token: str,
     assert "Too narrow for NODE, TYPE" in result.stderr
     assert sorted(row[0] for row in rows) == ["100", "101"]
     assert all(row[-1].endswith("/s") or row[-1] == "-" for row in rows)
+
+
+def test_top_json_retakes_failed_baseline(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    # The first sample fails whole: its first attempt and its 3 retries get HTTP 503.
+    two_nodes.pve.fail("GET", "/cluster/resources", 503, "pveproxy busy", times=4)
+
+    result = pvekit(two_nodes, token, tmp_path, "top", "-o", "json", "--iterations", "3", "--interval", "0.1")
+
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert "Refresh failed, trying again in 0.1 s" in result.stderr
+
+
+def test_top_once_fails_with_its_refresh(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.drop_connection("GET", "/cluster/resources", times=4, after=1)
+
+    result = pvekit(two_nodes, token, tmp_path, "top", "--once", "--interval", "0.1")
+
+    assert result.exit_code == ExitCode.CONNECTION
+    assert result.stdout == ""
+    assert "connection failed" in result.stderr

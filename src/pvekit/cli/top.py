@@ -269,17 +269,26 @@ def top(
             if live:
                 _run_live(app, sampler, order=order, node=node, iterations=iterations)
             else:
-                _print_refreshes(app, sampler, order=order, node=node, iterations=iterations, output=output)
+                _print_refreshes(
+                    app, sampler, order=order, node=node, iterations=iterations, output=output, once=once
+                )
 
 
 def _print_refreshes(
-    app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None, output: str
+    app: App,
+    sampler: ClusterSampler,
+    *,
+    order: str,
+    node: str | None,
+    iterations: int | None,
+    output: str,
+    once: bool = False,
 ) -> None:
     def report(exc: PveError) -> None:
-        # click.echo, not the console, so that a long message stays on one line for logs and grep.
-        click.echo(f"Refresh failed, trying again in {sampler.interval:g} s: {exc}", err=True)
+        _report_failed_refresh(sampler, exc)
 
-    for rates in _refreshes(sampler, iterations, report):
+    # --once prints one table or nothing, so its failure is the command's.
+    for rates in _refreshes(sampler, iterations, None if once else report):
         if output == "json":
             echo_json(_top_json(rates, order, node), compact=True)
             continue
@@ -303,26 +312,48 @@ def _top_json(rates: ClusterRates, order: str, node: str | None) -> dict[str, An
 
 
 def _refreshes(
-    sampler: ClusterSampler, iterations: int | None, report: Callable[[PveError], None]
+    sampler: ClusterSampler, iterations: int | None, report: Callable[[PveError], None] | None
 ) -> Iterator[ClusterRates]:
     """Yield the rates of each refresh: a baseline sample first, then one sample per interval.
 
-    A refresh that fails as in an outage is passed to ``report`` and counts as a
-    refresh, and the next one comes after the interval as usual.
+    Once PVE has responded, a sample that fails as in an outage is passed to
+    ``report`` and counts as a refresh, and the next sample comes one interval
+    later; a failed baseline is taken again. Without ``report`` every failure raises.
     """
-    sampler.sample()
     count = 0
+    have_baseline = False
     while iterations is None or count < iterations:
-        time.sleep(sampler.interval)
-        count += 1
+        if have_baseline or count:
+            time.sleep(sampler.interval)
         try:
             rates = sampler.sample()
         except PveError as exc:
-            if not is_outage(exc):
+            if report is None or not (is_outage(exc) and sampler._client._session.responded):
                 raise
             report(exc)
+            count += 1
             continue
-        yield rates
+        if have_baseline:
+            count += 1
+            yield rates
+        have_baseline = True
+
+
+def _first_sample(sampler: ClusterSampler) -> ClusterRates:
+    """Take the live view's first sample, again after each interval while PVE has an outage."""
+    while True:
+        try:
+            return sampler.sample()
+        except PveError as exc:
+            if not (is_outage(exc) and sampler._client._session.responded):
+                raise
+            _report_failed_refresh(sampler, exc)
+            time.sleep(sampler.interval)
+
+
+def _report_failed_refresh(sampler: ClusterSampler, exc: PveError) -> None:
+    # click.echo, not the console, so that a long message stays on one line for logs and grep.
+    click.echo(f"Refresh failed, trying again in {sampler.interval:g} s: {exc}", err=True)
 
 
 def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None, iterations: int | None) -> None:
@@ -331,7 +362,7 @@ def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None
     # NOTE: a resized terminal is redrawn at the next refresh or key press, not at once.
     console = app.console
     host = app.settings.host
-    rates = sampler.sample()
+    rates = _first_sample(sampler)
     problem: str | None = None
 
     def draw(live: Live) -> None:
