@@ -377,3 +377,28 @@ def test_top_once_fails_with_its_refresh(two_nodes: FakeCluster, token: str, tmp
     assert result.exit_code == ExitCode.CONNECTION
     assert result.stdout == ""
     assert "connection failed" in result.stderr
+
+
+def test_wait_deadline_names_last_failure(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.time_scale = 1.0
+    two_nodes.pve.vms[0].shutdown_secs = 3600
+    two_nodes.pve.fail("GET", "/status", 503, "pveproxy busy")
+
+    result = pvekit(two_nodes, token, tmp_path, "--node", "pve1", "shutdown", "100", "--wait-timeout", "2")
+
+    assert result.exit_code == ExitCode.FAILED
+    assert "could not be read within 2 s (the last read failed with HTTP 503: pveproxy busy)" in result.stderr
+
+
+def test_lost_action_shown_as_unknown(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+    two_nodes.pve.drop_connection("POST", "/qemu/100/status/stop", times=2)
+
+    result = pvekit(two_nodes, token, tmp_path, "stop", "100", "101", "--wait", "-o", "json")
+    table = pvekit(two_nodes, token, tmp_path, "stop", "100", "101")
+
+    lost = next(outcome for outcome in json.loads(result.stdout) if outcome["vmid"] == 100)
+    assert lost["waited"] is False
+    assert lost["succeeded"] is None
+    assert "stop VM 100: unknown outcome" in result.stderr
+    assert table.exit_code == ExitCode.OUTCOME_UNKNOWN
+    assert table.stdout.splitlines()[1].split()[:4] == ["100", "stop", "unknown", "outcome"]

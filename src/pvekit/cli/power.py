@@ -151,9 +151,10 @@ async def _act_on_all(
             try:
                 task = await _send(client, action, vmid, node, options)
             except PveError as exc:
-                outcome.error, outcome.message = exc, app.describe(exc)
+                # No task to wait for: PVE rejected the action, or its response was lost.
+                outcome.error, outcome.message, outcome.waited = exc, app.describe(exc), False
                 if display is not None and row is not None:
-                    display.finish(row, "error", timed=False)
+                    display.finish(row, _failed_send_text(exc), timed=False)
                 return outcome
 
             outcome.upid = task.upid
@@ -177,6 +178,11 @@ async def _act_on_all(
             return list(await asyncio.gather(*(act(vmid) for vmid in vmids)))
 
 
+def _failed_send_text(error: PveError) -> str:
+    """Describe an action that started no task known to pvekit, for the display and the table."""
+    return "unknown outcome" if isinstance(error, OutcomeUnknownError) else "error"
+
+
 def _report_interrupted(started: Sequence[Outcome]) -> None:
     """Name the tasks PVE accepted before Ctrl-C: they go on running, and only their UPIDs find them again."""
     if not started:
@@ -195,7 +201,7 @@ def _report(app: App, outcomes: Sequence[Outcome], output: str) -> None:
             if isinstance(outcome.error, (TaskFailedError, TaskTimeoutError)) or outcome.result is not None:
                 result = outcome_text(outcome.result or outcome.error)
             else:
-                result = "error" if outcome.error is not None else "started"
+                result = _failed_send_text(outcome.error) if outcome.error is not None else "started"
             table.add_row(plain(outcome.vmid), plain(outcome.action), plain(result), plain(outcome.upid or "-"))
         app.console.print(table)
 

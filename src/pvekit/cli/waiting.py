@@ -130,7 +130,8 @@ async def watch_task(
                 for line in lines:
                     display.log(row, line)
         except asyncio.TimeoutError:
-            raise TaskTimeoutError(task.upid, timeout_seconds, None) from None
+            # The read cut at the deadline tells nothing new: report what the reads before it found.
+            raise TaskTimeoutError(task.upid, timeout_seconds, last_status, last_failure=failure) from None
         except PveError as exc:
             # As in the library's wait: once PVE has responded, an outage does not end the wait early.
             if not (is_outage(exc) and task._client._session.responded):
