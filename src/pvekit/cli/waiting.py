@@ -130,7 +130,7 @@ async def watch_task(
                 for line in lines:
                     display.log(row, line)
         except asyncio.TimeoutError:
-            # The read cut at the deadline tells nothing new: report what the reads before it found.
+            # The read cut at the deadline adds nothing, so the error reports what the reads before it found.
             raise TaskTimeoutError(task.upid, timeout_seconds, last_status, last_failure=failure) from None
         except PveError as exc:
             # As in the library's wait: once PVE has responded, an outage does not end the wait early.
