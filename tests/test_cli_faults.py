@@ -228,7 +228,7 @@ def test_invalid_read_timeout_in_profile(cluster: FakeCluster, token: str, tmp_p
     assert "a positive number of seconds" in result.stderr
 
 
-def test_power_wait_rides_out_short_outage(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_power_wait_rides_out_outage(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     # One whole status read fails: its first attempt and its 3 retries.
     two_nodes.pve.drop_connection("GET", "/status", times=4)
 
@@ -238,7 +238,7 @@ def test_power_wait_rides_out_short_outage(two_nodes: FakeCluster, token: str, t
     assert two_nodes.pve.vms[0].status == "stopped"
 
 
-def test_task_wait_on_unreached_host_fails_at_once(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_task_wait_unreached_host_fails(cluster: FakeCluster, token: str, tmp_path: Path) -> None:
     args = ["--host", f"127.0.0.1:{closed_loopback_port()}", "--ca-file", str(cluster.ca_file), "task", "wait", UPID]
 
     result = run(args, env={"PVE_TOKEN": token}, config_home=tmp_path)
@@ -257,7 +257,7 @@ def test_wait_timeout_line_states_time_once(two_nodes: FakeCluster, token: str, 
     assert "shutdown VM 100: timed out after 1 s, still running\n" in result.stderr
 
 
-def test_top_json_goes_on_after_failed_refresh(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_top_json_survives_failed_refresh(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     # After the baseline, the first refresh fails whole: its first attempt and its 3 retries.
     two_nodes.pve.drop_connection("GET", "/cluster/resources", times=4, after=1)
 
@@ -308,7 +308,7 @@ def test_wait_timeout_implies_wait(two_nodes: FakeCluster, token: str, tmp_path:
     assert outcome["succeeded"] is True
 
 
-def test_task_list_errors_leaves_out_ok_tasks(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_task_list_errors_skips_ok(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     pvekit(two_nodes, token, tmp_path, "stop", "100", "--wait")
     two_nodes.pve.vms[0].start_error = "start failed: QEMU exited with code 1"
     pvekit(two_nodes, token, tmp_path, "start", "100", "--wait")
@@ -323,7 +323,7 @@ def narrow(cluster: FakeCluster, token: str, tmp_path: Path, *args: str) -> Any:
     return run([*connection_args(cluster), *args], env={"PVE_TOKEN": token, "COLUMNS": "80"}, config_home=tmp_path)
 
 
-def test_narrow_vms_table_keeps_every_column(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_narrow_vms_keeps_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     two_nodes.pve.vms[0].name = "web-server-01.example"
 
     lines = narrow(two_nodes, token, tmp_path, "vms").stdout.splitlines()
@@ -334,7 +334,7 @@ def test_narrow_vms_table_keeps_every_column(two_nodes: FakeCluster, token: str,
     assert "…" not in "".join(lines)
 
 
-def test_narrow_power_table_keeps_short_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_narrow_power_keeps_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     lines = narrow(two_nodes, token, tmp_path, "stop", "100", "101").stdout.splitlines()
 
     assert lines[0].split() == ["VMID", "ACTION", "RESULT", "TASK"]
@@ -342,7 +342,7 @@ def test_narrow_power_table_keeps_short_columns(two_nodes: FakeCluster, token: s
     assert "…" not in "".join(lines)
 
 
-def test_narrow_top_leaves_out_whole_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
+def test_narrow_top_drops_whole_columns(two_nodes: FakeCluster, token: str, tmp_path: Path) -> None:
     two_nodes.pve.vms[0].name = "a-rather-long-web-server-name.example"
 
     result = narrow(two_nodes, token, tmp_path, "top", "--once", "--interval", "0.1")

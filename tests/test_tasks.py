@@ -256,14 +256,14 @@ def test_lost_power_answer_finds_started_task() -> None:
     assert lookup["typefilter"] == "qmstart"
 
 
-def test_lost_power_answer_skips_earlier_task() -> None:
+def test_lost_answer_skips_earlier_task() -> None:
     earlier = task_row(LOCAL_NOW - 20)
 
     with pytest.raises(OutcomeUnknownError):
         drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply([earlier])])
 
 
-def test_lost_power_answer_skips_task_behind_node_clock() -> None:
+def test_lost_answer_node_clock_ahead() -> None:
     # The node's clock is 60 s ahead, so a task it stamped 30 s after this machine's "now" is 30 s old.
     earlier = task_row(LOCAL_NOW + 30)
 
@@ -271,7 +271,7 @@ def test_lost_power_answer_skips_task_behind_node_clock() -> None:
         drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply([earlier], node_ahead_seconds=60)])
 
 
-def test_lost_power_answer_follows_node_clock() -> None:
+def test_lost_answer_node_clock_behind() -> None:
     # The node's clock is 60 s behind: the task it stamped 59 s before this machine's "now" is new.
     started = task_row(LOCAL_NOW - 59)
     replies = [PveConnectionError("reset"), lookup_reply([started], node_ahead_seconds=-60)]
@@ -281,7 +281,7 @@ def test_lost_power_answer_follows_node_clock() -> None:
     assert upid == started["upid"]
 
 
-def test_lost_power_answer_without_date_uses_local_clock() -> None:
+def test_lost_answer_without_date_header() -> None:
     rows = [task_row(LOCAL_NOW + 1), task_row(LOCAL_NOW - 20)]
 
     upid, _ = drive(vm_ops().start(105), [PveConnectionError("reset"), lookup_reply(rows, node_ahead_seconds=None)])
@@ -289,7 +289,7 @@ def test_lost_power_answer_without_date_uses_local_clock() -> None:
     assert upid == upid_at(LOCAL_NOW + 1)
 
 
-def test_lost_power_answer_skips_task_it_returned() -> None:
+def test_lost_answer_skips_returned_task() -> None:
     operations = vm_ops()
     first, _ = drive(operations.start(105), [response(200, {"data": START_UPID})])
 
@@ -298,7 +298,7 @@ def test_lost_power_answer_skips_task_it_returned() -> None:
     assert first == START_UPID
 
 
-def test_lost_power_answer_takes_first_new_task() -> None:
+def test_lost_answer_takes_first_new_task() -> None:
     # PVE lists the newest task first: a later start by the same token comes before the lost one's.
     rows = [task_row(LOCAL_NOW + 5), task_row(LOCAL_NOW + 1)]
 
@@ -307,7 +307,7 @@ def test_lost_power_answer_takes_first_new_task() -> None:
     assert upid == upid_at(LOCAL_NOW + 1)
 
 
-def test_lost_power_answer_skips_other_tokens_and_types() -> None:
+def test_lost_answer_skips_other_tasks() -> None:
     rows = [task_row(LOCAL_NOW, tokenid="other"), task_row(LOCAL_NOW, task_type="qmstop")]
 
     with pytest.raises(OutcomeUnknownError):

@@ -169,7 +169,7 @@ def transport_error(
 ) -> TransportError:
     """Convert an httpx failure into pvekit's exception, with the next step in the message.
 
-    ``timeout`` is the request's, so that a timeout's message can say which limit ran out.
+    ``timeout`` is the request's, so that a timeout's message names the limit that ran out.
     """
     detail = _failure_detail(exc)
     # Connecting (TCP and the TLS handshake) and waiting for a pooled
@@ -179,7 +179,9 @@ def transport_error(
         # The detail is left out: the sync and async transports word the same timeout differently.
         connecting = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
         kind, setting = ("connecting", "connect_timeout") if connecting else ("reading", "read_timeout")
-        limit = None if timeout is None else (timeout.connect if connecting else timeout.read)
+        limit = None
+        if timeout is not None:
+            limit = timeout.connect if connecting else timeout.read
         after = "" if limit is None else f" after {limit:g} s"
         return PveTimeoutError(
             f"{method} {url}: timed out {kind}{after}; check that the host is reachable, or raise {setting}",

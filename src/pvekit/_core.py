@@ -38,7 +38,7 @@ from ._exceptions import (
     TransportError,
     VmLockedError,
 )
-from ._retry import DEFAULT_RETRY, RetryPolicy
+from ._retry import DEFAULT_RETRY, RetryPolicy, is_outage
 
 logger = logging.getLogger("pvekit")
 
@@ -261,7 +261,7 @@ _GUEST_PATH = re.compile(r"^/nodes/[^/]+/(?:qemu|lxc)/(\d+)(?:/|$)")
 _NODE_PATH = re.compile(r"^/nodes/([^/]+)(?:/|$)")
 
 # Causes of the locks whose advice leaves skiplock out, with the advice VmLockedError gives.
-# A running task holds each of them, and skipping it can break that task; a hibernated VM
+# Each of them belongs to a running task, which skipping the lock can break. A hibernated VM
 # (suspended) is woken with start instead.
 _LOCK_CAUSES = {
     "backup": "a backup of it is running; wait until the backup ends",
@@ -495,6 +495,10 @@ class Session:
             raise
         self.responded = True
         return reply
+
+    def rides_out(self, error: PveError) -> bool:
+        """Tell whether a wait goes on after this failed read: an outage (``is_outage``) after PVE has responded."""
+        return self.responded and is_outage(error)
 
     def get(
         self, path: str, params: Mapping[str, ParamValue] | None = None, *, deadline: float | None = None

@@ -21,7 +21,7 @@ from ._exceptions import (
     VmNotRunningError,
 )
 from ._metrics import ClusterRates, ClusterSnapshot, MetricsSnapshot, Rates, RateTracker, compute_rates
-from ._retry import describe_failure, is_outage
+from ._retry import describe_failure
 from ._rrd import CurrentRates, RrdPoint, check_rrd_arguments, newest_point_in_rows, parse_series
 from ._vm_ops import VmOps
 
@@ -238,7 +238,7 @@ class AgentOps:
                 if isinstance(exc, PveTimeoutError) and clock.monotonic() >= deadline:
                     # A read cut short at the deadline ends the wait like a response without an address does.
                     address, problem = None, "the last read timed out at the deadline"
-                elif is_outage(exc) and self._session.responded:
+                elif self._session.rides_out(exc):
                     # As in a task wait, an outage after PVE has responded does not end the wait early.
                     address, problem = None, describe_failure(exc)
                 else:

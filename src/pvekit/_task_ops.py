@@ -16,7 +16,7 @@ from ._exceptions import (
     TaskFailedError,
     TaskTimeoutError,
 )
-from ._retry import describe_failure, is_outage
+from ._retry import describe_failure
 from ._tasks import TaskResult, TaskStatus, TaskSummary
 from ._upid import Upid
 from ._vm_ops import VmOps
@@ -154,7 +154,8 @@ class TaskOps:
         tasks = yield from self.node_tasks(
             node, vmid=vmid, source=source, task_type=task_type, errors_only=errors_only, limit=limit
         )
-        # PVE applies these filters itself; checking the rows again costs nothing and holds for any server.
+        # PVE applies these filters itself. Checking the rows again costs nothing, and servers that
+        # ignore a filter (fakepve does) still give the right rows.
         return [task for task in tasks if _matches(task, source, task_type, errors_only)]
 
     def cluster_list(self) -> Operation[list[TaskSummary]]:
@@ -169,7 +170,7 @@ class TaskOps:
         ends at the deadline. OK and ``WARNINGS: N`` return a TaskResult;
         anything else raises TaskFailedError, and the deadline TaskTimeoutError.
         Once PVE has responded to this client, a status read that fails as in an
-        outage (see ``is_outage``) does not end the wait: polling goes on until
+        outage (see ``Session.rides_out``) does not end the wait: polling goes on until
         the deadline, whose TaskTimeoutError then names the last failure.
         """
         if not timeout_seconds > 0:
@@ -187,9 +188,10 @@ class TaskOps:
                 status = yield from self.status(upid, deadline)
             except PveError as exc:
                 if isinstance(exc, PveTimeoutError) and clock.monotonic() >= deadline:
-                    # The read was cut short at the deadline: the wait timed out, not the connection.
-                    raise TaskTimeoutError(upid, timeout_seconds, None) from None
-                if not (is_outage(exc) and self._session.responded):
+                    # The read was cut short at the deadline: the wait timed out, not the connection. The
+                    # status is unknown, and an earlier failed read, if any, is the likelier cause.
+                    raise TaskTimeoutError(upid, timeout_seconds, None, last_failure=failure) from None
+                if not self._session.rides_out(exc):
                     raise
                 if failure is None:
                     logger.info("reading the status of task %s failed (%s); polling goes on until the deadline",

@@ -62,8 +62,11 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool | None:
-        """True or False once known; None for a task not waited for, still running at the wait's timeout,
-        or whose action may or may not have happened (its response was lost)."""
+        """Whether the action succeeded, or None while unknown.
+
+        It is unknown for a task not waited for or still running at the wait's timeout, and for an
+        action whose response was lost, so that it may or may not have happened.
+        """
         if self.result is not None:
             return True
         if self.error is None or isinstance(self.error, (TaskTimeoutError, OutcomeUnknownError)):
@@ -210,9 +213,9 @@ def _report(app: App, outcomes: Sequence[Outcome], output: str) -> None:
         return
     codes = {outcome.exit_code for outcome in failed}
     unknown = sum(1 for outcome in failed if outcome.exit_code == ExitCode.OUTCOME_UNKNOWN)
-    # An action that may or may not have happened needs checking before anything else, so its status wins.
     code = codes.pop() if len(codes) == 1 else ExitCode.FAILED
     if unknown:
+        # An action that may or may not have happened needs checking before anything else, so its status wins.
         code = ExitCode.OUTCOME_UNKNOWN
     if len(outcomes) == 1:
         abort(failed[0].message or "the operation failed", code)

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import PveError
-from .._retry import is_outage
 from .app import EXIT_CODES_SHORT_HELP, App, pass_app
 from .output import (
     MISSING,
@@ -108,25 +107,26 @@ def fit_columns(cells: Sequence[Sequence[Text]], width: int | None) -> tuple[lis
     """Choose the columns that fit ``width`` (all when None) and the width of each.
 
     Columns are left out in NARROW_DROP_ORDER until the rest fit with NAME at least
-    NAME_MIN_WIDTH wide. Every column but NAME gets its content's width, so that no
-    number is ever cut to an ellipsis, and NAME gets the rest, up to its own content's.
+    NAME_MIN_WIDTH wide. Every column but NAME gets its content's width, and NAME gets
+    the rest, up to its own content's. So from about 70 columns on, no number is cut to
+    an ellipsis; below that the remaining columns are cut too.
     """
     widths = {
         header: max([len(header), *(row[index].cell_len for row in cells)]) for index, header in enumerate(HEADERS)
     }
-    shown = list(HEADERS)
+    columns = list(HEADERS)
     if width is None:
-        return shown, widths
+        return columns, widths
 
     def others() -> int:
-        return sum(widths[header] for header in shown if header != "NAME") + COLUMN_GAP * (len(shown) - 1)
+        return sum(widths[header] for header in columns if header != "NAME") + COLUMN_GAP * (len(columns) - 1)
 
     for header in NARROW_DROP_ORDER:
         if others() + min(widths["NAME"], NAME_MIN_WIDTH) <= width:
             break
-        shown.remove(header)
+        columns.remove(header)
     widths["NAME"] = max(min(widths["NAME"], width - others()), NAME_MIN_WIDTH)
-    return shown, widths
+    return columns, widths
 
 
 def build_table(
@@ -140,23 +140,25 @@ def build_table(
     from rich.table import Table
 
     cells = [_row_cells(row) for row in rows]
-    shown, widths = fit_columns(cells, width)
+    columns, widths = fit_columns(cells, width)
     table = Table(box=box.SIMPLE_HEAD, header_style="bold reverse", pad_edge=False, show_edge=False, expand=fill_width)
-    for header in shown:
+    for header in columns:
+        # Every column but NAME keeps its content whole. Without a width NAME takes what is left, and
+        # with one fit_columns has set NAME's width too.
+        flexible = header == "NAME" and width is None
         table.add_column(
             header,
             justify="right" if header in RIGHT_ALIGNED else "left",
             no_wrap=True,
             overflow="ellipsis",
-            ratio=2 if header == "NAME" and width is None else None,
-            # Only NAME may give up width; every other column keeps its content whole.
-            min_width=widths[header] if header != "NAME" or width is not None else None,
-            max_width=widths[header] if header == "NAME" and width is not None else None,
+            ratio=2 if flexible else None,
+            min_width=None if flexible else widths[header],
+            max_width=widths[header] if header == "NAME" and not flexible else None,
         )
-    indexes = [HEADERS.index(header) for header in shown]
+    indexes = [HEADERS.index(header) for header in columns]
     for row_cells in cells:
         table.add_row(*(row_cells[index] for index in indexes))
-    return table, [header for header in HEADERS if header not in shown]
+    return table, [header for header in HEADERS if header not in columns]
 
 
 def summary_line(rates: ClusterRates, order: str, node: str | None, host: str, interval: float) -> str:
@@ -317,8 +319,8 @@ def _refreshes(
     """Yield the rates of each refresh: a baseline sample first, then one sample per interval.
 
     Once PVE has responded, a sample that fails as in an outage is passed to
-    ``report`` and counts as a refresh, and the next sample comes one interval
-    later; a failed baseline is taken again. Without ``report`` every failure raises.
+    ``report`` and counts as a refresh. The next sample comes one interval later,
+    and a failed baseline is taken again. Without ``report`` every failure raises.
     """
     count = 0
     have_baseline = False
@@ -328,7 +330,7 @@ def _refreshes(
         try:
             rates = sampler.sample()
         except PveError as exc:
-            if report is None or not (is_outage(exc) and sampler._client._session.responded):
+            if report is None or not sampler._client._session.rides_out(exc):
                 raise
             report(exc)
             count += 1
@@ -345,7 +347,7 @@ def _first_sample(sampler: ClusterSampler) -> ClusterRates:
         try:
             return sampler.sample()
         except PveError as exc:
-            if not (is_outage(exc) and sampler._client._session.responded):
+            if not sampler._client._session.rides_out(exc):
                 raise
             _report_failed_refresh(sampler, exc)
             time.sleep(sampler.interval)
@@ -406,7 +408,7 @@ def _run_live(app: App, sampler: ClusterSampler, *, order: str, node: str | None
                 rates = sampler.sample()
                 problem = None
             except PveError as exc:
-                if not is_outage(exc):
+                if not sampler._client._session.rides_out(exc):
                     raise
                 # Keep the last rates on screen and try again at the next interval. The library has already
                 # retried the request.

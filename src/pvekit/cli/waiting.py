@@ -16,7 +16,7 @@ import click
 
 from .._core import MIN_REQUEST_SECONDS
 from .._exceptions import PveError, TaskFailedError, TaskTimeoutError
-from .._retry import describe_failure, is_outage
+from .._retry import describe_failure
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -130,11 +130,11 @@ async def watch_task(
                 for line in lines:
                     display.log(row, line)
         except asyncio.TimeoutError:
-            # The read cut at the deadline adds nothing, so the error reports what the reads before it found.
-            raise TaskTimeoutError(task.upid, timeout_seconds, last_status, last_failure=failure) from None
+            # As in the library's wait: the status is unknown, and an earlier failed read, if any, is the cause.
+            raise TaskTimeoutError(task.upid, timeout_seconds, None, last_failure=failure) from None
         except PveError as exc:
             # As in the library's wait: once PVE has responded, an outage does not end the wait early.
-            if not (is_outage(exc) and task._client._session.responded):
+            if not task._client._session.rides_out(exc):
                 raise
             if failure is None:
                 display.update(row, "status unknown, retrying")
